@@ -16,7 +16,9 @@
 #    once plain and, when stream_sim.c exists, once more with
 #    CONFIG_USB4_STREAM_SIM=y;
 #  - fail on any warning or error in the build output, and check that the
-#    .ko has a tbsvc: alias and the right vermagic.
+#    .ko has a tbsvc: alias and the right vermagic;
+#  - `dkms build` dkms.conf against the 6.12 headers (private dkms tree in
+#    .build/dkms; dkms is apt-get installed if missing).
 #
 # A warm run only re-runs make on up-to-date objects: seconds.
 #
@@ -273,11 +275,9 @@ link_sources() {
 	done
 }
 
-# Everything a build's result depends on: the driver sources, the headers
-# upload, the variant and this script.
-fingerprint() {
+# Hash of the driver sources and of the harness: computed once per run.
+sources_hash() {
 	{
-		echo "$1 $2 $(cat "$HDRS/$1/.extracted")"
 		cd "$DRV" && find . -maxdepth 1 -type f ! -name '*.o' \
 			! -name '*.ko' ! -name '*.cmd' -print0 | sort -z |
 			xargs -0 sha256sum
@@ -285,19 +285,28 @@ fingerprint() {
 	} | sha256sum | cut -d' ' -f1
 }
 
+# Everything a build's result depends on: the driver sources, the headers
+# upload, the variant and this script.
+fingerprint() {
+	echo "$1 $2 $(cat "$HDRS/$1/.extracted") $SRC_HASH" |
+		sha256sum | cut -d' ' -f1
+}
+
 # Check the tbsvc: alias and the vermagic of module $2 built for ABI $1.
 check_ko() {
-	local abi=$1 ko=$2 aliases vermagic
+	local abi=$1 ko=$2 info alias vermagic
 
 	[ -f "$ko" ] || die "no $ko"
-	aliases=$(modinfo -F alias "$ko")
-	echo "$aliases" | grep -q '^tbsvc:' || die "no tbsvc: alias in $ko"
-	vermagic=$(modinfo -F vermagic "$ko")
+	info=$(modinfo "$ko")
+	alias=$(echo "$info" | sed -n 's/^alias: *\(tbsvc:.*\)/\1/p' |
+		head -n 1)
+	[ -n "$alias" ] || die "no tbsvc: alias in $ko"
+	vermagic=$(echo "$info" | sed -n 's/^vermagic: *//p')
 	case "$vermagic" in
 	"$abi "*) ;;
 	*) die "vermagic '$vermagic' of $ko is not $abi" ;;
 	esac
-	echo "$aliases" | grep '^tbsvc:' | head -n 1
+	echo "$alias"
 }
 
 # Build variant $3 (plain or sim) against headers dir $2 of ABI $1.
@@ -346,18 +355,77 @@ build_one() {
 	log "$abi $variant: OK ($alias)"
 }
 
+# `dkms build` of dkms.conf against ABI $1 (headers dir $2), with private
+# dkms and source trees under .build/dkms: proves that dkms.conf builds
+# and names the module right. Needs no installed headers or kernel.
+check_dkms() {
+	local abi=$1 kdir=$2
+	local top="$BUILD/dkms" name ver tree src fp ko rc=0 bad
+
+	[ -f "$SRC/dkms.conf" ] || return 0
+	if ! command -v dkms >/dev/null; then
+		log "installing dkms"
+		apt-get "${APT_OPTS[@]}" install -y --no-install-recommends dkms \
+			>/dev/null 2>&1 || die "cannot install dkms"
+	fi
+	name=$(sed -n 's/^PACKAGE_NAME="\(.*\)"$/\1/p' "$SRC/dkms.conf")
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$SRC/dkms.conf")
+	[ -n "$name" ] && [ -n "$ver" ] ||
+		die "dkms.conf: no PACKAGE_NAME/PACKAGE_VERSION"
+	fp=$( {
+		fingerprint "$abi" dkms
+		sha256sum "$SRC/dkms.conf"
+	} | sha256sum | cut -d' ' -f1)
+	if [ -f "$top/.passed" ] && [ "$(cat "$top/.passed")" = "$fp" ]; then
+		log "$abi dkms: up to date"
+		return 0
+	fi
+
+	rm -rf "$top"
+	tree="$top/tree"
+	src="$top/src/$name-$ver"
+	mkdir -p "$tree" "$src/drivers"
+	cp "$SRC/dkms.conf" "$src/"
+	cp -r "$DRV" "$src/drivers/"
+	log "$abi dkms: dkms build $name/$ver"
+	{
+		dkms add -m "$name" -v "$ver" --sourcetree "$top/src" \
+			--dkmstree "$tree" &&
+		dkms build -m "$name" -v "$ver" --sourcetree "$top/src" \
+			--dkmstree "$tree" -k "$abi" --kernelsourcedir "$kdir"
+	} >"$top/dkms.log" 2>&1 || rc=$?
+	ko="$tree/$name/$ver/$abi/x86_64/module/thunderbolt_stream.ko"
+	bad=$(grep -iE 'warning|error' "$tree/$name/$ver/$abi/x86_64/log/make.log" \
+		2>/dev/null | grep -vE '^  [A-Z0-9_]+ +(\[M\] +)?/' || true)
+	if [ "$rc" != 0 ] || [ -n "$bad" ] || [ ! -f "$ko" ]; then
+		cat "$top/dkms.log" >&2
+		cat "$tree/$name/$ver/$abi/x86_64/log/make.log" >&2 || true
+		die "$abi dkms: dkms build failed (log: $top/dkms.log)"
+	fi
+	log "$abi dkms: OK ($(check_ko "$abi" "$ko"))"
+	echo "$fp" >"$top/.passed"
+}
+
 mkdir -p "$DEBS" "$HDRS" "$OOT"
+# One run at a time: parallel runs would share the build directories.
+exec 9>"$BUILD/oot.lock"
+flock 9
 export PATH="$PATH:/sbin:/usr/sbin"
 check_tools
 
 variants="plain"
 [ -f "$DRV/stream_sim.c" ] && variants="plain sim"
 
+SRC_HASH=$(sources_hash)
 read -r -a abis <<<"$(pick_abis)"
 for abi in "${abis[@]}"; do
 	kdir=$(setup_headers "$abi")
 	for variant in $variants; do
 		build_one "$abi" "$kdir" "$variant"
 	done
+	# dkms once, against the 6.12 headers: it is about dkms.conf.
+	case "$abi" in
+	6.12.*) check_dkms "$abi" "$kdir" ;;
+	esac
 done
 log "all out-of-tree builds clean: ${abis[*]} ($variants)"

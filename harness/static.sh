@@ -140,6 +140,11 @@ check_build() {
 		*.c) targets+=("drivers/thunderbolt/$(basename "${f%.c}").o") ;;
 		esac
 	done
+	# Objects that compiled with warnings in a failed run would not be
+	# rebuilt, hiding the warnings: always recompile ours (a few seconds).
+	for f in "${targets[@]}"; do
+		rm -f "$OBJ/$f"
+	done
 	log "W=1 C=2: ${targets[*]}"
 	make -C "$KTREE" O="$OBJ" -j"$JOBS" W=1 C=2 "${targets[@]}" \
 		>"$out" 2>&1 || rc=$?
@@ -204,6 +209,9 @@ for f in $(sources); do
 done
 command -v sparse >/dev/null || die "sparse missing: run harness/prepare.sh"
 mkdir -p "$LOGS"
+# One run at a time: parallel runs would share the build directories.
+exec 9>"$BUILD/static.lock"
+flock 9
 
 check_checkpatch
 check_kernel_doc
