@@ -7,11 +7,103 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/idr.h>
+#include <linux/list.h>
 #include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
 #include <linux/thunderbolt.h>
 #include <linux/uuid.h>
 
 #include "stream.h"
+
+/**
+ * DOC: Theory of operation
+ *
+ * A stream is a ConfigFS item below a service group named after the peer's
+ * XDomain service device ("<domain>-<route>.<index>"), and a misc device
+ * /dev/tbstreamX. A cable backend (the Thunderbolt service driver, or the
+ * simulated cable) registers a &struct tbstream_peer for each peer service
+ * it sees. When a peer and a service group share a name, the group's
+ * streams attach: their HopIDs are allocated (or inherited, reversed, from
+ * the peer's advertisement of a stream with the same name) and the stream
+ * is advertised to the peer.
+ *
+ * Bytes travel in frames of at most %TBSTREAM_FRAME_SIZE bytes, SOF PDF
+ * %TBSTREAM_PDF_SOF and EOF PDF %TBSTREAM_PDF_DATA. When the last local
+ * opener closes, the transmit ring is drained and one zero-filled
+ * %TBSTREAM_CLOSE_SIZE frame with EOF PDF %TBSTREAM_PDF_CLOSE tells the
+ * peer's readers that the stream has ended.
+ *
+ * open() never sleeps: misc_open() calls it with the global misc mutex
+ * held, so waiting there for a cable would stall every misc device of the
+ * system. A file opened while the stream is detached simply belongs to the
+ * next attachment; its first read(), write() or poll() waits for it. The
+ * rings start at the first read(), write() or poll() of an attached
+ * stream: rings first, then every receive buffer, then the DMA paths, so
+ * that the peer never finds us without buffers. Teardown disables the
+ * paths before it stops the rings, as some routers never clear a hop's
+ * pending state otherwise.
+ *
+ * Both rings run in polling mode: a completion interrupt only wakes the
+ * readers or writers, which then take every completed frame themselves and
+ * re-enable the interrupt only when they are about to sleep. One interrupt
+ * thus covers a whole batch of frames.
+ */
+
+/**
+ * DOC: Locking
+ *
+ * From outside in:
+ *
+ * - tbstream_lock (global mutex): the lists of peers and service groups
+ *   and the links between them. Taken by ConfigFS mkdir/rmdir and by the
+ *   backends registering peers.
+ * - &tbstream.lock (mutex): one stream's configuration, attachment and
+ *   ring bring-up and teardown.
+ * - &tbstream.tx_mutex, then &tbstream.rx_mutex: transmit and receive
+ *   ring accounting. Readers and writers hold them only while they copy,
+ *   never while they sleep; bring-up and teardown take both.
+ * - &tbstream.state_lock (spinlock): the state that open() and poll()
+ *   read without sleeping. Writers hold &tbstream.lock as well.
+ *
+ * The backend's ring locks nest inside all of these. start_poll callbacks
+ * run in interrupt context and only touch atomic bits and wait queues.
+ */
+
+#define TBSTREAM_TX_ARMED	0
+#define TBSTREAM_RX_ARMED	1
+
+/* Longest time the close drain waits without any transmit progress, ms */
+#define TBSTREAM_DRAIN_TIMEOUT	1000
+
+/* Files of a stream, as read by the I/O paths */
+enum tbstream_file_state {
+	TBSTREAM_FILE_RUNNING,
+	TBSTREAM_FILE_WAITING,
+	TBSTREAM_FILE_STOPPED,
+	TBSTREAM_FILE_DETACHED,
+	TBSTREAM_FILE_REMOVED,
+};
+
+/**
+ * struct tbstream_file - One open file of a stream
+ * @stream: The stream; the file holds a reference on its item
+ * @gen: Attachment generation the file belongs to
+ */
+struct tbstream_file {
+	struct tbstream *stream;
+	unsigned int gen;
+};
+
+static DEFINE_MUTEX(tbstream_lock); /* peers, services and their links */
+static LIST_HEAD(tbstream_peers);
+static LIST_HEAD(tbstream_services);
+static DEFINE_IDA(tbstream_ida);
+static struct dentry *tbstream_debugfs_root;
 
 /* 3a1cb984-c4d9-4469-a277-ce2fdfd11f0d */
 static const uuid_t tbstream_dir_uuid =
@@ -20,13 +112,1460 @@ static const uuid_t tbstream_dir_uuid =
 
 static struct tb_property_dir *tbstream_dir;
 
+/* HopIDs and advertisement */
+
+static bool tbstream_hopids_held(const struct tbstream *s)
+{
+	return s->hop[TBSTREAM_IN].hopid && s->hop[TBSTREAM_OUT].hopid;
+}
+
+static void tbstream_set_held(struct tbstream *s, enum tbstream_dir dir,
+			      int hopid, bool inherited)
+{
+	lockdep_assert_held(&s->lock);
+
+	spin_lock(&s->state_lock);
+	s->hop[dir].hopid = hopid;
+	s->hop[dir].inherited = inherited;
+	spin_unlock(&s->state_lock);
+}
+
+static void tbstream_release_hopid(struct tbstream *s, enum tbstream_dir dir)
+{
+	int hopid = s->hop[dir].hopid;
+
+	if (!hopid)
+		return;
+	s->peer->ops->release_hopid(s->peer, dir, hopid);
+	tbstream_set_held(s, dir, 0, false);
+}
+
+/* Tell the peer about the stream, or withdraw it while HopIDs are missing */
+static void tbstream_advertise(struct tbstream *s)
+{
+	struct tbstream_peer *peer = s->peer;
+	int ret;
+
+	lockdep_assert_held(&s->lock);
+
+	if (!tbstream_hopids_held(s)) {
+		peer->ops->withdraw(peer, s->name);
+		return;
+	}
+	ret = peer->ops->advertise(peer, s->name, s->hop[TBSTREAM_IN].hopid,
+				   s->hop[TBSTREAM_OUT].hopid);
+	if (ret)
+		dev_warn(peer->dev, "%s: advertising failed: %d\n", s->name,
+			 ret);
+}
+
+static bool tbstream_may_inherit(const struct tbstream *s)
+{
+	return s->hop[TBSTREAM_IN].req == TBSTREAM_HOPID_NONE &&
+	       s->hop[TBSTREAM_OUT].req == TBSTREAM_HOPID_NONE;
+}
+
+static void tbstream_drop_inherited(struct tbstream *s)
+{
+	if (s->hop[TBSTREAM_IN].inherited)
+		tbstream_release_hopid(s, TBSTREAM_IN);
+	if (s->hop[TBSTREAM_OUT].inherited)
+		tbstream_release_hopid(s, TBSTREAM_OUT);
+}
+
+/*
+ * Take the HopIDs of a stream without settings from the peer's stream of
+ * the same name, reversed: what the peer receives on, we transmit to.
+ */
+static void tbstream_inherit(struct tbstream *s)
+{
+	struct tbstream_peer *peer = s->peer;
+	int peer_in, peer_out, in, out;
+
+	lockdep_assert_held(&s->lock);
+
+	if (!tbstream_may_inherit(s) || s->openers || s->running)
+		return;
+	if (peer->ops->lookup(peer, s->name, &peer_in, &peer_out)) {
+		tbstream_drop_inherited(s);
+		return;
+	}
+	if (s->hop[TBSTREAM_IN].hopid == peer_out &&
+	    s->hop[TBSTREAM_OUT].hopid == peer_in)
+		return;
+
+	tbstream_drop_inherited(s);
+	in = peer->ops->alloc_hopid(peer, TBSTREAM_IN, peer_out);
+	if (in < 0)
+		goto err;
+	out = peer->ops->alloc_hopid(peer, TBSTREAM_OUT, peer_in);
+	if (out < 0) {
+		peer->ops->release_hopid(peer, TBSTREAM_IN, in);
+		goto err;
+	}
+	tbstream_set_held(s, TBSTREAM_IN, in, true);
+	tbstream_set_held(s, TBSTREAM_OUT, out, true);
+	return;
+
+err:
+	dev_warn(peer->dev, "%s: cannot inherit HopIDs %d/%d from the peer\n",
+		 s->name, peer_out, peer_in);
+}
+
+/* Rings */
+
+static void tbstream_frame_canceled(struct tb_ring *ring,
+				    struct ring_frame *frame, bool canceled)
+{
+	/* Polling mode: frames come back through a callback only on stop */
+	WARN_ON_ONCE(!canceled);
+}
+
+static void tbstream_tx_start_poll(void *data)
+{
+	struct tbstream *s = data;
+
+	atomic64_inc(&s->stats.irqs);
+	clear_bit(TBSTREAM_TX_ARMED, &s->irq_armed);
+	wake_up(&s->tx_wait);
+}
+
+static void tbstream_rx_start_poll(void *data)
+{
+	struct tbstream *s = data;
+
+	atomic64_inc(&s->stats.irqs);
+	clear_bit(TBSTREAM_RX_ARMED, &s->irq_armed);
+	wake_up(&s->rx_wait);
+	/* Writers watch for the peer's CLOSE too */
+	wake_up(&s->tx_wait);
+}
+
+static void tbstream_free_frames(struct tbstream_ring *ring,
+				 unsigned int count)
+{
+	unsigned int i;
+
+	for (i = 0; i < count; i++)
+		kfree(ring->frames[i].buf);
+	kvfree(ring->frames);
+	ring->frames = NULL;
+}
+
+static int tbstream_ring_init(struct tbstream *s, struct tbstream_ring *ring,
+			      enum tbstream_dir dir)
+{
+	unsigned int i;
+
+	memset(ring, 0, sizeof(*ring));
+	ring->frames = kvcalloc(s->nframes, sizeof(*ring->frames),
+				GFP_KERNEL);
+	if (!ring->frames)
+		return -ENOMEM;
+	for (i = 0; i < s->nframes; i++) {
+		ring->frames[i].buf = kzalloc(TBSTREAM_FRAME_SIZE, GFP_KERNEL);
+		if (!ring->frames[i].buf) {
+			tbstream_free_frames(ring, i);
+			return -ENOMEM;
+		}
+		ring->frames[i].frame.callback = tbstream_frame_canceled;
+	}
+
+	ring->peer = s->peer;
+	ring->dir = dir;
+	ring->size = s->ring_size;
+	ring->throttling = s->throttling;
+	ring->poll_data = s;
+	ring->start_poll = dir == TBSTREAM_OUT ? tbstream_tx_start_poll :
+						 tbstream_rx_start_poll;
+	return 0;
+}
+
+static int tbstream_post_rx(struct tbstream *s, struct tbstream_frame *tf)
+{
+	tf->frame.size = 0; /* a whole TBSTREAM_FRAME_SIZE buffer */
+	tf->frame.flags = 0;
+	return s->peer->ops->enqueue(&s->rx, &tf->frame);
+}
+
+static void tbstream_set_running(struct tbstream *s, bool running)
+{
+	spin_lock(&s->state_lock);
+	s->running = running;
+	if (running)
+		s->peer_closed = false;
+	spin_unlock(&s->state_lock);
+	wake_up(&s->rx_wait);
+	wake_up(&s->tx_wait);
+}
+
+/*
+ * Bring the stream up: rings, then every receive buffer, then the paths,
+ * so that the first frame the peer sends finds a buffer.
+ */
+static int tbstream_start(struct tbstream *s)
+{
+	const struct tbstream_backend_ops *ops = s->peer->ops;
+	unsigned int i;
+	int ret;
+
+	lockdep_assert_held(&s->lock);
+
+	s->nframes = s->ring_size - 1;
+	ret = tbstream_ring_init(s, &s->tx, TBSTREAM_OUT);
+	if (ret)
+		return ret;
+	ret = tbstream_ring_init(s, &s->rx, TBSTREAM_IN);
+	if (ret)
+		goto err_free_tx_frames;
+
+	ret = ops->ring_alloc(&s->tx);
+	if (ret)
+		goto err_free_rx_frames;
+	s->rx.e2e_tx_hop = s->tx.hop;
+	ret = ops->ring_alloc(&s->rx);
+	if (ret)
+		goto err_free_tx_ring;
+
+	mutex_lock(&s->tx_mutex);
+	mutex_lock(&s->rx_mutex);
+	s->tx_head = 0;
+	s->tx_tail = 0;
+	s->tx_pending = 0;
+	s->rx_head = 0;
+	s->rx_ready = 0;
+	s->rx_off = 0;
+	s->irq_armed = BIT(TBSTREAM_TX_ARMED) | BIT(TBSTREAM_RX_ARMED);
+	ops->ring_start(&s->tx);
+	ops->ring_start(&s->rx);
+	for (i = 0; i < s->nframes; i++) {
+		ret = tbstream_post_rx(s, &s->rx.frames[i]);
+		if (ret)
+			goto err_stop_rings;
+	}
+	ret = ops->enable_paths(s->peer, s->hop[TBSTREAM_OUT].hopid, &s->tx,
+				s->hop[TBSTREAM_IN].hopid, &s->rx);
+	if (ret)
+		goto err_stop_rings;
+	mutex_unlock(&s->rx_mutex);
+	mutex_unlock(&s->tx_mutex);
+
+	tbstream_set_running(s, true);
+	return 0;
+
+err_stop_rings:
+	ops->ring_stop(&s->rx);
+	ops->ring_stop(&s->tx);
+	mutex_unlock(&s->rx_mutex);
+	mutex_unlock(&s->tx_mutex);
+	ops->ring_free(&s->rx);
+err_free_tx_ring:
+	ops->ring_free(&s->tx);
+err_free_rx_frames:
+	tbstream_free_frames(&s->rx, s->nframes);
+err_free_tx_frames:
+	tbstream_free_frames(&s->tx, s->nframes);
+	dev_warn(s->peer->dev, "%s: cannot start: %d\n", s->name, ret);
+	return ret;
+}
+
+/*
+ * Paths go down before the rings stop: some routers never clear a hop's
+ * pending bit when the ring stops first (the order thunderbolt-net uses).
+ */
+static void tbstream_stop(struct tbstream *s)
+{
+	const struct tbstream_backend_ops *ops = s->peer->ops;
+
+	lockdep_assert_held(&s->lock);
+
+	if (!s->running)
+		return;
+	tbstream_set_running(s, false);
+
+	mutex_lock(&s->tx_mutex);
+	mutex_lock(&s->rx_mutex);
+	ops->disable_paths(s->peer, s->hop[TBSTREAM_OUT].hopid, &s->tx,
+			   s->hop[TBSTREAM_IN].hopid, &s->rx);
+	ops->ring_stop(&s->tx);
+	ops->ring_stop(&s->rx);
+	mutex_unlock(&s->rx_mutex);
+	mutex_unlock(&s->tx_mutex);
+
+	ops->ring_free(&s->rx);
+	ops->ring_free(&s->tx);
+	tbstream_free_frames(&s->rx, s->nframes);
+	tbstream_free_frames(&s->tx, s->nframes);
+}
+
+/* Take completed transmit frames back; they complete in order */
+static void tbstream_tx_reap(struct tbstream *s)
+{
+	struct ring_frame *frame;
+
+	lockdep_assert_held(&s->tx_mutex);
+
+	while ((frame = s->peer->ops->poll(&s->tx))) {
+		WARN_ON_ONCE(frame != &s->tx.frames[s->tx_tail].frame);
+		s->tx_tail = (s->tx_tail + 1) % s->nframes;
+		s->tx_pending--;
+	}
+}
+
+static bool tbstream_tx_full(const struct tbstream *s)
+{
+	return s->tx_pending == s->nframes;
+}
+
+static void tbstream_arm(struct tbstream *s, struct tbstream_ring *ring,
+			 int bit)
+{
+	if (!test_and_set_bit(bit, &s->irq_armed))
+		s->peer->ops->poll_complete(ring);
+}
+
+static int tbstream_tx_frame(struct tbstream *s, const void *data,
+			     size_t len, struct iov_iter *from, u32 eof)
+{
+	struct tbstream_frame *tf = &s->tx.frames[s->tx_head];
+	int ret;
+
+	lockdep_assert_held(&s->tx_mutex);
+
+	if (from) {
+		if (!copy_from_iter_full(tf->buf, len, from))
+			return -EFAULT;
+	} else {
+		memcpy(tf->buf, data, len);
+	}
+	tf->frame.size = len; /* 12 bits: 4096 becomes 0, as it should */
+	tf->frame.sof = TBSTREAM_PDF_SOF;
+	tf->frame.eof = eof;
+	ret = s->peer->ops->enqueue(&s->tx, &tf->frame);
+	if (ret)
+		return ret;
+
+	s->tx_head = (s->tx_head + 1) % s->nframes;
+	s->tx_pending++;
+	s->stats.tx_frames++;
+	s->stats.tx_bytes += len;
+	return 0;
+}
+
+/* Queue as much of @from as the transmit ring takes */
+static ssize_t tbstream_tx_copy(struct tbstream *s, struct iov_iter *from)
+{
+	ssize_t copied = 0;
+	size_t len;
+	int ret;
+
+	tbstream_tx_reap(s);
+	while (iov_iter_count(from) && !tbstream_tx_full(s)) {
+		len = min_t(size_t, iov_iter_count(from), TBSTREAM_FRAME_SIZE);
+		ret = tbstream_tx_frame(s, NULL, len, from, TBSTREAM_PDF_DATA);
+		if (ret)
+			return copied ?: ret;
+		copied += len;
+	}
+	if (tbstream_tx_full(s))
+		s->stats.credit_stalls++;
+	return copied;
+}
+
+/* Receive */
+
+static bool tbstream_rx_bad(const struct ring_frame *frame)
+{
+	return frame->flags & (RING_DESC_CRC_ERROR | RING_DESC_BUFFER_OVERRUN);
+}
+
+static void tbstream_set_peer_closed(struct tbstream *s)
+{
+	spin_lock(&s->state_lock);
+	s->peer_closed = true;
+	spin_unlock(&s->state_lock);
+	wake_up(&s->tx_wait);
+}
+
+/* Take completed receive frames; they complete in the order posted */
+static void tbstream_rx_reap(struct tbstream *s)
+{
+	struct ring_frame *frame;
+
+	lockdep_assert_held(&s->rx_mutex);
+
+	while ((frame = s->peer->ops->poll(&s->rx))) {
+		WARN_ON_ONCE(frame != &s->rx.frames[(s->rx_head + s->rx_ready) %
+						    s->nframes].frame);
+		s->rx_ready++;
+		s->stats.rx_frames++;
+		if (frame->eof == TBSTREAM_PDF_CLOSE)
+			tbstream_set_peer_closed(s);
+	}
+}
+
+/* The frame at the head has been read: give the buffer back to the ring */
+static int tbstream_rx_consume(struct tbstream *s)
+{
+	struct tbstream_frame *tf = &s->rx.frames[s->rx_head];
+
+	s->rx_head = (s->rx_head + 1) % s->nframes;
+	s->rx_ready--;
+	s->rx_off = 0;
+	return tbstream_post_rx(s, tf);
+}
+
+/*
+ * Copy received bytes to @to. A frame with an error is reported as -EIO
+ * once the bytes before it have been returned; the CLOSE frame marks the
+ * end of the stream and stays at the head, so EOF is sticky.
+ */
+static ssize_t tbstream_rx_copy(struct tbstream *s, struct iov_iter *to)
+{
+	struct tbstream_frame *tf;
+	ssize_t copied = 0;
+	size_t len, n;
+	int ret;
+
+	tbstream_rx_reap(s);
+	while (s->rx_ready && iov_iter_count(to)) {
+		tf = &s->rx.frames[s->rx_head];
+		if (tf->frame.eof == TBSTREAM_PDF_CLOSE)
+			break;
+		if (tbstream_rx_bad(&tf->frame)) {
+			if (copied)
+				break;
+			s->stats.rx_errors++;
+			ret = tbstream_rx_consume(s);
+			return ret ?: -EIO;
+		}
+
+		len = tbstream_frame_len(&tf->frame) - s->rx_off;
+		n = copy_to_iter(tf->buf + s->rx_off, len, to);
+		copied += n;
+		s->stats.rx_bytes += n;
+		if (n < len && iov_iter_count(to)) {
+			s->rx_off += n;
+			return copied ?: -EFAULT;
+		}
+		if (n < len) {
+			s->rx_off += n;
+			break;
+		}
+		ret = tbstream_rx_consume(s);
+		if (ret)
+			return copied ?: ret;
+	}
+	return copied;
+}
+
+/* Files and their state */
+
+static enum tbstream_file_state tbstream_file_state(struct tbstream_file *f)
+{
+	struct tbstream *s = f->stream;
+	enum tbstream_file_state state;
+
+	spin_lock(&s->state_lock);
+	if (s->dead)
+		state = TBSTREAM_FILE_REMOVED;
+	else if (f->gen != s->gen)
+		state = TBSTREAM_FILE_DETACHED;
+	else if (s->running)
+		state = TBSTREAM_FILE_RUNNING;
+	else if (s->peer)
+		state = TBSTREAM_FILE_STOPPED;
+	else
+		state = TBSTREAM_FILE_WAITING;
+	spin_unlock(&s->state_lock);
+
+	return state;
+}
+
+static bool tbstream_file_changed(struct tbstream_file *f,
+				  enum tbstream_file_state state)
+{
+	return tbstream_file_state(f) != state;
+}
+
+/*
+ * Make sure the rings of @f's attachment run: start them when attached,
+ * wait for the attachment otherwise.
+ *
+ * Return: 0 when running, 1 when the stream has been removed, or -errno.
+ */
+static int tbstream_get_running(struct tbstream_file *f, bool nonblock)
+{
+	struct tbstream *s = f->stream;
+	enum tbstream_file_state state;
+	int ret;
+
+	for (;;) {
+		state = tbstream_file_state(f);
+		switch (state) {
+		case TBSTREAM_FILE_RUNNING:
+			return 0;
+		case TBSTREAM_FILE_REMOVED:
+			return 1;
+		case TBSTREAM_FILE_DETACHED:
+			return -ENXIO;
+		case TBSTREAM_FILE_STOPPED:
+			mutex_lock(&s->lock);
+			ret = 0;
+			if (tbstream_file_state(f) == TBSTREAM_FILE_STOPPED)
+				ret = tbstream_hopids_held(s) ?
+				      tbstream_start(s) : -EINVAL;
+			mutex_unlock(&s->lock);
+			if (ret)
+				return ret;
+			break;
+		case TBSTREAM_FILE_WAITING:
+			if (nonblock)
+				return -EAGAIN;
+			ret = wait_event_interruptible(s->rx_wait,
+						       tbstream_file_changed(f, state));
+			if (ret)
+				return ret;
+			break;
+		}
+	}
+}
+
+static bool tbstream_stopped(struct tbstream *s)
+{
+	bool running;
+
+	spin_lock(&s->state_lock);
+	running = s->running;
+	spin_unlock(&s->state_lock);
+	return !running;
+}
+
+static bool tbstream_peer_has_closed(struct tbstream *s)
+{
+	bool closed;
+
+	spin_lock(&s->state_lock);
+	closed = s->peer_closed;
+	spin_unlock(&s->state_lock);
+	return closed;
+}
+
+static bool tbstream_rx_wake(struct tbstream *s)
+{
+	return !test_bit(TBSTREAM_RX_ARMED, &s->irq_armed) ||
+	       tbstream_stopped(s);
+}
+
+static bool tbstream_tx_wake(struct tbstream *s)
+{
+	return !test_bit(TBSTREAM_TX_ARMED, &s->irq_armed) ||
+	       !test_bit(TBSTREAM_RX_ARMED, &s->irq_armed) ||
+	       tbstream_stopped(s) || tbstream_peer_has_closed(s);
+}
+
+/*
+ * A writer waiting for credits must notice the peer's CLOSE even when
+ * nobody reads: take what has arrived and, to sleep, arm the receive
+ * interrupt as well.
+ */
+static void tbstream_watch_rx(struct tbstream *s, bool arm)
+{
+	mutex_lock(&s->rx_mutex);
+	if (!tbstream_stopped(s)) {
+		tbstream_rx_reap(s);
+		if (arm)
+			tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
+	}
+	mutex_unlock(&s->rx_mutex);
+}
+
+/* Sleep (or spin with busy_poll) until the ring has news for us */
+static int tbstream_wait(struct tbstream *s, bool tx)
+{
+	if (READ_ONCE(s->busy_poll)) {
+		if (signal_pending(current))
+			return -ERESTARTSYS;
+		cond_resched();
+		return 0;
+	}
+	if (tx) {
+		s->stats.writer_wakeups++;
+		return wait_event_interruptible(s->tx_wait,
+						tbstream_tx_wake(s));
+	}
+	s->stats.reader_wakeups++;
+	return wait_event_interruptible(s->rx_wait, tbstream_rx_wake(s));
+}
+
+static int tbstream_lock_io(struct mutex *lock, bool nonblock)
+{
+	if (nonblock)
+		return mutex_trylock(lock) ? 0 : -EAGAIN;
+	return mutex_lock_interruptible(lock);
+}
+
+/**
+ * tbstream_read() - Read bytes received from the peer
+ * @f: Open file
+ * @to: Destination
+ * @nonblock: Return -EAGAIN instead of sleeping
+ *
+ * Blocks until at least one byte is available, then returns what is there.
+ *
+ * Context: Process context.
+ * Return: Bytes read; 0 at end of stream (the peer closed, or the stream
+ * was removed); -EIO for a frame received with an error; -ENXIO when the
+ * cable went away; -EAGAIN, -ERESTARTSYS, -EFAULT.
+ */
+ssize_t tbstream_read(struct tbstream_file *f, struct iov_iter *to,
+		      bool nonblock)
+{
+	struct tbstream *s = f->stream;
+	ssize_t ret;
+
+	if (!iov_iter_count(to))
+		return 0;
+
+	for (;;) {
+		ret = tbstream_get_running(f, nonblock);
+		if (ret)
+			return ret > 0 ? 0 : ret;
+
+		ret = tbstream_lock_io(&s->rx_mutex, nonblock);
+		if (ret)
+			return ret;
+		if (tbstream_file_state(f) != TBSTREAM_FILE_RUNNING) {
+			mutex_unlock(&s->rx_mutex);
+			continue;
+		}
+		ret = tbstream_rx_copy(s, to);
+		if (!ret && !tbstream_peer_has_closed(s) && !s->busy_poll)
+			tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
+		mutex_unlock(&s->rx_mutex);
+
+		if (ret || tbstream_peer_has_closed(s))
+			return ret;
+		if (nonblock)
+			return -EAGAIN;
+		ret = tbstream_wait(s, false);
+		if (ret)
+			return ret;
+	}
+}
+
+/**
+ * tbstream_write() - Send bytes to the peer
+ * @f: Open file
+ * @from: Source
+ * @nonblock: Return what fits (or -EAGAIN) instead of sleeping
+ *
+ * Context: Process context.
+ * Return: Bytes accepted, which may be fewer than asked when interrupted
+ * or non-blocking; -EPIPE once the peer has closed; -ENXIO when the cable
+ * went away or the stream was removed; -EAGAIN, -ERESTARTSYS, -EFAULT.
+ */
+ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
+		       bool nonblock)
+{
+	struct tbstream *s = f->stream;
+	ssize_t copied = 0;
+	ssize_t ret;
+
+	while (iov_iter_count(from)) {
+		ret = tbstream_get_running(f, nonblock);
+		if (ret)
+			return copied ?: (ret > 0 ? -ENXIO : ret);
+		if (tbstream_peer_has_closed(s))
+			return copied ?: -EPIPE;
+
+		ret = tbstream_lock_io(&s->tx_mutex, nonblock);
+		if (ret)
+			return copied ?: ret;
+		if (tbstream_file_state(f) != TBSTREAM_FILE_RUNNING) {
+			mutex_unlock(&s->tx_mutex);
+			continue;
+		}
+		ret = tbstream_tx_copy(s, from);
+		if (ret >= 0 && iov_iter_count(from) && !s->busy_poll)
+			tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
+		mutex_unlock(&s->tx_mutex);
+
+		if (ret < 0)
+			return copied ?: ret;
+		copied += ret;
+		if (!iov_iter_count(from))
+			break;
+		if (nonblock)
+			return copied ?: -EAGAIN;
+		tbstream_watch_rx(s, !s->busy_poll);
+		if (tbstream_peer_has_closed(s))
+			return copied ?: -EPIPE;
+		ret = tbstream_wait(s, true);
+		if (ret)
+			return copied ?: ret;
+	}
+	return copied;
+}
+
+/**
+ * tbstream_poll() - Report readiness of an open file
+ * @f: Open file
+ * @file: The file, for poll_wait()
+ * @wait: Poll table
+ *
+ * Context: Process context.
+ * Return: %EPOLLIN when read() would not block, %EPOLLOUT when write()
+ * would not, %EPOLLHUP after the peer closed, %EPOLLHUP | %EPOLLERR when
+ * the cable went away or the stream was removed.
+ */
+__poll_t tbstream_poll(struct tbstream_file *f, struct file *file,
+		       poll_table *wait)
+{
+	struct tbstream *s = f->stream;
+	__poll_t mask = 0;
+
+	poll_wait(file, &s->rx_wait, wait);
+	poll_wait(file, &s->tx_wait, wait);
+
+	switch (tbstream_get_running(f, true)) {
+	case 0:
+		break;
+	case -EAGAIN:
+		return 0;
+	default:
+		return EPOLLHUP | EPOLLERR;
+	}
+
+	mutex_lock(&s->rx_mutex);
+	tbstream_rx_reap(s);
+	if (s->rx_ready)
+		mask |= EPOLLIN | EPOLLRDNORM;
+	else if (!s->busy_poll)
+		tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
+	mutex_unlock(&s->rx_mutex);
+
+	mutex_lock(&s->tx_mutex);
+	tbstream_tx_reap(s);
+	if (!tbstream_tx_full(s))
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	else if (!s->busy_poll)
+		tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
+	mutex_unlock(&s->tx_mutex);
+
+	if (tbstream_peer_has_closed(s))
+		mask |= EPOLLHUP;
+	return mask;
+}
+
+/*
+ * Wait until every accepted byte has left, then send CLOSE and wait for
+ * it too. Gives up when the transmit ring makes no progress for
+ * %TBSTREAM_DRAIN_TIMEOUT ms (a peer that stopped reading, or never
+ * opened), when the peer closed, or on a fatal signal.
+ */
+static void tbstream_send_close(struct tbstream *s)
+{
+	static const u8 zeroes[TBSTREAM_CLOSE_SIZE];
+	long drain_timeout = msecs_to_jiffies(TBSTREAM_DRAIN_TIMEOUT);
+	bool close_sent = false;
+	unsigned int pending;
+	long ret;
+
+	lockdep_assert_held(&s->lock);
+
+	mutex_lock(&s->tx_mutex);
+	for (;;) {
+		tbstream_tx_reap(s);
+		if (!close_sent && !tbstream_tx_full(s) &&
+		    !tbstream_peer_has_closed(s)) {
+			if (tbstream_tx_frame(s, zeroes, sizeof(zeroes), NULL,
+					      TBSTREAM_PDF_CLOSE))
+				break;
+			close_sent = true;
+		}
+		if (!s->tx_pending || tbstream_peer_has_closed(s))
+			break;
+
+		pending = s->tx_pending;
+		tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
+		tbstream_watch_rx(s, true);
+		mutex_unlock(&s->tx_mutex);
+		ret = wait_event_killable_timeout(s->tx_wait, tbstream_tx_wake(s),
+						  drain_timeout);
+		mutex_lock(&s->tx_mutex);
+		if (ret < 0)
+			break;
+		tbstream_tx_reap(s);
+		if (!ret && s->tx_pending == pending) {
+			dev_dbg(s->peer->dev, "%s: %u frames not drained\n",
+				s->name, pending);
+			break;
+		}
+	}
+	mutex_unlock(&s->tx_mutex);
+}
+
+/**
+ * tbstream_open() - Open a stream's character device
+ * @s: Stream
+ * @nonblock: Fail with -ENXIO instead of waiting for a detached stream
+ *
+ * Never sleeps on the stream (see "Theory of operation").
+ *
+ * Context: Process context, called with the misc device mutex held.
+ * Return: The open file, or ERR_PTR(-ENXIO) when removed or detached and
+ * @nonblock, ERR_PTR(-EINVAL) when attached without HopIDs,
+ * ERR_PTR(-ENOMEM).
+ */
+struct tbstream_file *tbstream_open(struct tbstream *s, bool nonblock)
+{
+	struct tbstream_file *f;
+	int ret = 0;
+
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return ERR_PTR(-ENOMEM);
+
+	spin_lock(&s->state_lock);
+	if (s->dead || (!s->peer && nonblock))
+		ret = -ENXIO;
+	else if (s->peer && !tbstream_hopids_held(s))
+		ret = -EINVAL;
+	else
+		s->openers++;
+	f->gen = s->gen;
+	spin_unlock(&s->state_lock);
+
+	if (ret) {
+		kfree(f);
+		return ERR_PTR(ret);
+	}
+	f->stream = s;
+	config_item_get(&s->item);
+	return f;
+}
+
+/**
+ * tbstream_release() - Close an open file
+ * @f: Open file
+ *
+ * The last opener of an attachment drains the transmit ring, sends CLOSE
+ * and stops the rings.
+ *
+ * Context: Process context.
+ */
+void tbstream_release(struct tbstream_file *f)
+{
+	struct tbstream *s = f->stream;
+	bool last;
+
+	mutex_lock(&s->lock);
+	spin_lock(&s->state_lock);
+	last = f->gen == s->gen && !--s->openers;
+	spin_unlock(&s->state_lock);
+	if (last && s->running) {
+		tbstream_send_close(s);
+		/* Opened again while draining: keep running */
+		if (!s->openers)
+			tbstream_stop(s);
+	}
+	mutex_unlock(&s->lock);
+
+	config_item_put(&s->item);
+	kfree(f);
+}
+
+static int tbstream_fop_open(struct inode *inode, struct file *file)
+{
+	struct miscdevice *misc = file->private_data;
+	struct tbstream *s = container_of(misc, struct tbstream, misc);
+	struct tbstream_file *f;
+
+	f = tbstream_open(s, file->f_flags & O_NONBLOCK);
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	file->private_data = f;
+	file->f_mode |= FMODE_NOWAIT;
+	return stream_open(inode, file);
+}
+
+static int tbstream_fop_release(struct inode *inode, struct file *file)
+{
+	tbstream_release(file->private_data);
+	return 0;
+}
+
+static bool tbstream_nonblock(const struct kiocb *iocb)
+{
+	return (iocb->ki_filp->f_flags & O_NONBLOCK) ||
+	       (iocb->ki_flags & IOCB_NOWAIT);
+}
+
+static ssize_t tbstream_fop_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	return tbstream_read(iocb->ki_filp->private_data, to,
+			     tbstream_nonblock(iocb));
+}
+
+static ssize_t tbstream_fop_write_iter(struct kiocb *iocb,
+				       struct iov_iter *from)
+{
+	return tbstream_write(iocb->ki_filp->private_data, from,
+			      tbstream_nonblock(iocb));
+}
+
+static __poll_t tbstream_fop_poll(struct file *file, poll_table *wait)
+{
+	return tbstream_poll(file->private_data, file, wait);
+}
+
+static const struct file_operations tbstream_fops = {
+	.owner = THIS_MODULE,
+	.open = tbstream_fop_open,
+	.release = tbstream_fop_release,
+	.read_iter = tbstream_fop_read_iter,
+	.write_iter = tbstream_fop_write_iter,
+	.poll = tbstream_fop_poll,
+};
+
+/* debugfs */
+
+static int tbstream_stats_show(struct seq_file *m, void *unused)
+{
+	struct tbstream *s = m->private;
+	struct tbstream_stats st;
+
+	mutex_lock(&s->tx_mutex);
+	mutex_lock(&s->rx_mutex);
+	st = s->stats;
+	mutex_unlock(&s->rx_mutex);
+	mutex_unlock(&s->tx_mutex);
+
+	seq_printf(m, "tx_bytes %llu\n", st.tx_bytes);
+	seq_printf(m, "tx_frames %llu\n", st.tx_frames);
+	seq_printf(m, "rx_bytes %llu\n", st.rx_bytes);
+	seq_printf(m, "rx_frames %llu\n", st.rx_frames);
+	seq_printf(m, "irqs %lld\n", (long long)atomic64_read(&st.irqs));
+	seq_printf(m, "reader_wakeups %llu\n", st.reader_wakeups);
+	seq_printf(m, "writer_wakeups %llu\n", st.writer_wakeups);
+	seq_printf(m, "credit_stalls %llu\n", st.credit_stalls);
+	seq_printf(m, "rx_errors %llu\n", st.rx_errors);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(tbstream_stats);
+
+/* Attach and detach */
+
+static void tbstream_alloc_requested(struct tbstream *s, enum tbstream_dir dir)
+{
+	struct tbstream_peer *peer = s->peer;
+	int req = s->hop[dir].req;
+	int hopid;
+
+	if (req == TBSTREAM_HOPID_NONE)
+		return;
+	hopid = peer->ops->alloc_hopid(peer, dir, req);
+	if (hopid < 0) {
+		dev_warn(peer->dev, "%s: cannot allocate %s HopID %d: %d\n",
+			 s->name, dir == TBSTREAM_IN ? "in" : "out", req, hopid);
+		return;
+	}
+	tbstream_set_held(s, dir, hopid, false);
+}
+
+static void tbstream_attach(struct tbstream *s, struct tbstream_peer *peer)
+{
+	lockdep_assert_held(&tbstream_lock);
+	lockdep_assert_held(&s->lock);
+
+	spin_lock(&s->state_lock);
+	s->peer = peer;
+	spin_unlock(&s->state_lock);
+
+	tbstream_alloc_requested(s, TBSTREAM_IN);
+	tbstream_alloc_requested(s, TBSTREAM_OUT);
+	tbstream_inherit(s);
+	tbstream_advertise(s);
+	wake_up(&s->rx_wait);
+}
+
+/* The peer went away: end every file of this attachment with -ENXIO */
+static void tbstream_detach(struct tbstream *s)
+{
+	struct tbstream_peer *peer = s->peer;
+
+	lockdep_assert_held(&s->lock);
+
+	if (!peer)
+		return;
+	tbstream_stop(s);
+	peer->ops->withdraw(peer, s->name);
+	tbstream_release_hopid(s, TBSTREAM_IN);
+	tbstream_release_hopid(s, TBSTREAM_OUT);
+
+	spin_lock(&s->state_lock);
+	s->peer = NULL;
+	s->gen++;
+	s->openers = 0;
+	spin_unlock(&s->state_lock);
+	wake_up(&s->rx_wait);
+	wake_up(&s->tx_wait);
+}
+
+static struct tbstream_peer *tbstream_find_peer(const char *name)
+{
+	struct tbstream_peer *peer;
+
+	lockdep_assert_held(&tbstream_lock);
+
+	list_for_each_entry(peer, &tbstream_peers, node) {
+		if (!strcmp(peer->name, name))
+			return peer;
+	}
+	return NULL;
+}
+
+static struct tbstream_service *tbstream_find_service(const char *name)
+{
+	struct tbstream_service *svc;
+
+	lockdep_assert_held(&tbstream_lock);
+
+	list_for_each_entry(svc, &tbstream_services, node) {
+		if (!strcmp(config_item_name(&svc->group.cg_item), name))
+			return svc;
+	}
+	return NULL;
+}
+
+static void tbstream_service_attach(struct tbstream_service *svc,
+				    struct tbstream_peer *peer)
+{
+	struct tbstream *s;
+
+	svc->peer = peer;
+	peer->service = svc;
+	list_for_each_entry(s, &svc->streams, node) {
+		mutex_lock(&s->lock);
+		tbstream_attach(s, peer);
+		mutex_unlock(&s->lock);
+	}
+}
+
+static void tbstream_service_detach(struct tbstream_service *svc)
+{
+	struct tbstream *s;
+
+	list_for_each_entry(s, &svc->streams, node) {
+		mutex_lock(&s->lock);
+		tbstream_detach(s);
+		mutex_unlock(&s->lock);
+	}
+	svc->peer->service = NULL;
+	svc->peer = NULL;
+}
+
+/**
+ * tbstream_peer_register() - A backend found a peer's stream service
+ * @peer: The peer, with name, device and operations filled in
+ *
+ * Attaches the ConfigFS service group of the same name, if there is one.
+ *
+ * Context: Process context; takes tbstream_lock and stream locks.
+ * Return: %0, or -EEXIST when a peer of that name is registered already.
+ */
+int tbstream_peer_register(struct tbstream_peer *peer)
+{
+	struct tbstream_service *svc;
+	int ret = 0;
+
+	mutex_lock(&tbstream_lock);
+	if (tbstream_find_peer(peer->name)) {
+		ret = -EEXIST;
+		goto out_unlock;
+	}
+	list_add_tail(&peer->node, &tbstream_peers);
+	peer->service = NULL;
+	svc = tbstream_find_service(peer->name);
+	if (svc)
+		tbstream_service_attach(svc, peer);
+out_unlock:
+	mutex_unlock(&tbstream_lock);
+	return ret;
+}
+
+/**
+ * tbstream_peer_unregister() - The peer's service is gone
+ * @peer: A registered peer
+ *
+ * Detaches its streams: their rings stop, their HopIDs and advertisements
+ * go, blocked and later I/O of their open files fails with -ENXIO. The
+ * configuration stays, to be applied again when the peer comes back.
+ *
+ * Context: Process context; takes tbstream_lock and stream locks.
+ */
+void tbstream_peer_unregister(struct tbstream_peer *peer)
+{
+	mutex_lock(&tbstream_lock);
+	if (peer->service)
+		tbstream_service_detach(peer->service);
+	list_del(&peer->node);
+	mutex_unlock(&tbstream_lock);
+}
+
+/**
+ * tbstream_peer_changed() - The peer's advertisement has changed
+ * @peer: A registered peer
+ *
+ * Streams that take their HopIDs from the peer follow the change unless
+ * they are open.
+ *
+ * Context: Process context; takes tbstream_lock and stream locks.
+ */
+void tbstream_peer_changed(struct tbstream_peer *peer)
+{
+	struct tbstream *s;
+
+	mutex_lock(&tbstream_lock);
+	if (peer->service) {
+		list_for_each_entry(s, &peer->service->streams, node) {
+			mutex_lock(&s->lock);
+			tbstream_inherit(s);
+			tbstream_advertise(s);
+			mutex_unlock(&s->lock);
+		}
+	}
+	mutex_unlock(&tbstream_lock);
+}
+
+/* ConfigFS objects */
+
+/**
+ * tbstream_service_add() - Make a new service group known
+ * @svc: Initialized service group
+ *
+ * Context: Process context (ConfigFS mkdir).
+ */
+void tbstream_service_add(struct tbstream_service *svc)
+{
+	INIT_LIST_HEAD(&svc->streams);
+	mutex_lock(&tbstream_lock);
+	list_add_tail(&svc->node, &tbstream_services);
+	svc->peer = tbstream_find_peer(config_item_name(&svc->group.cg_item));
+	if (svc->peer)
+		svc->peer->service = svc;
+	mutex_unlock(&tbstream_lock);
+}
+
+/**
+ * tbstream_service_del() - Forget an empty service group
+ * @svc: Service group without streams
+ *
+ * Context: Process context (ConfigFS rmdir).
+ */
+void tbstream_service_del(struct tbstream_service *svc)
+{
+	mutex_lock(&tbstream_lock);
+	WARN_ON_ONCE(!list_empty(&svc->streams));
+	if (svc->peer)
+		svc->peer->service = NULL;
+	list_del(&svc->node);
+	mutex_unlock(&tbstream_lock);
+}
+
+static void tbstream_init_stream(struct tbstream *s,
+				 struct tbstream_service *svc,
+				 const char *name)
+{
+	s->service = svc;
+	strscpy(s->name, name, sizeof(s->name));
+	mutex_init(&s->lock);
+	mutex_init(&s->tx_mutex);
+	mutex_init(&s->rx_mutex);
+	spin_lock_init(&s->state_lock);
+	init_waitqueue_head(&s->rx_wait);
+	init_waitqueue_head(&s->tx_wait);
+	atomic64_set(&s->stats.irqs, 0);
+	s->ring_size = TBSTREAM_RING_SIZE_DEFAULT;
+	s->throttling = TBSTREAM_THROTTLING_DEFAULT;
+	snprintf(s->devname, sizeof(s->devname), "tbstream%d", s->index);
+	s->misc.minor = MISC_DYNAMIC_MINOR;
+	s->misc.name = s->devname;
+	s->misc.fops = &tbstream_fops;
+	s->misc.mode = 0600;
+}
+
+/**
+ * tbstream_create() - Create a stream and its character device
+ * @svc: Parent service group
+ * @name: Stream name, at most %TBSTREAM_NAME_MAX characters
+ * @type: ConfigFS item type of the stream
+ *
+ * Context: Process context (ConfigFS mkdir).
+ * Return: The stream, or an ERR_PTR: -ENOMEM, -ENOSPC, or what
+ * misc_register() returned.
+ */
+struct tbstream *tbstream_create(struct tbstream_service *svc,
+				 const char *name,
+				 const struct config_item_type *type)
+{
+	struct tbstream *s;
+	int ret;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return ERR_PTR(-ENOMEM);
+	s->index = ida_alloc(&tbstream_ida, GFP_KERNEL);
+	if (s->index < 0) {
+		ret = s->index;
+		goto err_free;
+	}
+	tbstream_init_stream(s, svc, name);
+	ret = misc_register(&s->misc);
+	if (ret)
+		goto err_free_index;
+	s->debugfs = debugfs_create_dir(s->devname, tbstream_debugfs_root);
+	debugfs_create_file("stats", 0400, s->debugfs, s,
+			    &tbstream_stats_fops);
+	config_item_init_type_name(&s->item, name, type);
+
+	mutex_lock(&tbstream_lock);
+	list_add_tail(&s->node, &svc->streams);
+	if (svc->peer) {
+		mutex_lock(&s->lock);
+		tbstream_attach(s, svc->peer);
+		mutex_unlock(&s->lock);
+	}
+	mutex_unlock(&tbstream_lock);
+	return s;
+
+err_free_index:
+	ida_free(&tbstream_ida, s->index);
+err_free:
+	kfree(s);
+	return ERR_PTR(ret);
+}
+
+/**
+ * tbstream_remove() - Remove a stream (ConfigFS rmdir)
+ * @s: Stream
+ *
+ * A running stream sends CLOSE first. Its device node disappears; files
+ * still open read end of stream and fail writes with -ENXIO. The memory
+ * goes with the last reference (tbstream_free()).
+ *
+ * Context: Process context.
+ */
+void tbstream_remove(struct tbstream *s)
+{
+	/* Drain without holding up everybody else's ConfigFS operations */
+	mutex_lock(&s->lock);
+	if (s->running)
+		tbstream_send_close(s);
+	mutex_unlock(&s->lock);
+
+	mutex_lock(&tbstream_lock);
+	list_del(&s->node);
+	mutex_lock(&s->lock);
+	tbstream_detach(s);
+	spin_lock(&s->state_lock);
+	s->dead = true;
+	spin_unlock(&s->state_lock);
+	mutex_unlock(&s->lock);
+	mutex_unlock(&tbstream_lock);
+
+	wake_up(&s->rx_wait);
+	wake_up(&s->tx_wait);
+	debugfs_remove_recursive(s->debugfs);
+	misc_deregister(&s->misc);
+}
+
+/**
+ * tbstream_free() - Free a removed stream
+ * @s: Stream whose last reference is gone
+ *
+ * Context: Process context (ConfigFS item release).
+ */
+void tbstream_free(struct tbstream *s)
+{
+	ida_free(&tbstream_ida, s->index);
+	mutex_destroy(&s->rx_mutex);
+	mutex_destroy(&s->tx_mutex);
+	mutex_destroy(&s->lock);
+	kfree(s);
+}
+
+/* Settings, called by ConfigFS after parsing */
+
+static bool tbstream_in_use(struct tbstream *s)
+{
+	bool busy;
+
+	spin_lock(&s->state_lock);
+	busy = s->openers || s->running;
+	spin_unlock(&s->state_lock);
+	return busy;
+}
+
+/* Replace the HopID held for @dir by one for @value, or keep the old one */
+static int tbstream_change_hopid(struct tbstream *s, enum tbstream_dir dir,
+				 int value)
+{
+	struct tbstream_peer *peer = s->peer;
+	int hopid = 0;
+
+	if (value != TBSTREAM_HOPID_NONE) {
+		hopid = peer->ops->alloc_hopid(peer, dir, value);
+		if (hopid < 0)
+			return hopid;
+	}
+	tbstream_release_hopid(s, dir);
+	tbstream_set_held(s, dir, hopid, false);
+	return 0;
+}
+
+/**
+ * tbstream_set_hopid() - Set the in_hopid or out_hopid of a stream
+ * @s: Stream
+ * @dir: Which one
+ * @value: %TBSTREAM_HOPID_AUTO, %TBSTREAM_HOPID_NONE or an exact HopID
+ *
+ * Writing the value already in effect changes nothing and succeeds. On
+ * failure the HopID held before is kept.
+ *
+ * Context: Process context.
+ * Return: %0; -EINVAL for a value out of range, -EBUSY while open or when
+ * the exact HopID is taken, -ENOSPC when no HopID is free.
+ */
+int tbstream_set_hopid(struct tbstream *s, enum tbstream_dir dir, int value)
+{
+	struct tbstream_hopid *hop = &s->hop[dir];
+	int ret = 0;
+
+	if (value != TBSTREAM_HOPID_AUTO && value != TBSTREAM_HOPID_NONE &&
+	    (value < TBSTREAM_HOPID_MIN || value > TBSTREAM_HOPID_MAX))
+		return -EINVAL;
+
+	mutex_lock(&s->lock);
+	if (value == hop->req || (value > 0 && value == hop->hopid))
+		goto out_set;
+	if (tbstream_in_use(s)) {
+		ret = -EBUSY;
+		goto out_unlock;
+	}
+	if (s->peer) {
+		ret = tbstream_change_hopid(s, dir, value);
+		if (ret)
+			goto out_unlock;
+	}
+out_set:
+	hop->req = value;
+	if (s->peer) {
+		tbstream_inherit(s);
+		tbstream_advertise(s);
+	}
+out_unlock:
+	mutex_unlock(&s->lock);
+	return ret;
+}
+
+/**
+ * tbstream_get_hopid() - Read the in_hopid or out_hopid of a stream
+ * @s: Stream
+ * @dir: Which one
+ *
+ * Context: Process context.
+ * Return: The HopID held, or else the value asked for.
+ */
+int tbstream_get_hopid(struct tbstream *s, enum tbstream_dir dir)
+{
+	int value;
+
+	mutex_lock(&s->lock);
+	value = s->hop[dir].hopid ?: s->hop[dir].req;
+	mutex_unlock(&s->lock);
+	return value;
+}
+
+static int tbstream_set_uint(struct tbstream *s, unsigned int *field,
+			     unsigned int value)
+{
+	int ret = 0;
+
+	mutex_lock(&s->lock);
+	if (*field != value) {
+		if (tbstream_in_use(s))
+			ret = -EBUSY;
+		else
+			*field = value;
+	}
+	mutex_unlock(&s->lock);
+	return ret;
+}
+
+/**
+ * tbstream_set_ring_size() - Set the number of entries of each ring
+ * @s: Stream
+ * @size: %TBSTREAM_RING_SIZE_MIN to %TBSTREAM_RING_SIZE_MAX
+ *
+ * Context: Process context.
+ * Return: %0, -EINVAL out of range, -EBUSY while open.
+ */
+int tbstream_set_ring_size(struct tbstream *s, unsigned int size)
+{
+	if (size < TBSTREAM_RING_SIZE_MIN || size > TBSTREAM_RING_SIZE_MAX)
+		return -EINVAL;
+	return tbstream_set_uint(s, &s->ring_size, size);
+}
+
+/**
+ * tbstream_set_throttling() - Set the interrupt throttling interval
+ * @s: Stream
+ * @ns: 0 to %TBSTREAM_THROTTLING_MAX nanoseconds
+ *
+ * Context: Process context.
+ * Return: %0, -EINVAL out of range, -EBUSY while open.
+ */
+int tbstream_set_throttling(struct tbstream *s, unsigned int ns)
+{
+	if (ns > TBSTREAM_THROTTLING_MAX)
+		return -EINVAL;
+	return tbstream_set_uint(s, &s->throttling, ns);
+}
+
+/**
+ * tbstream_set_busy_poll() - Make readers and writers spin, not sleep
+ * @s: Stream
+ * @enable: Spin when true
+ *
+ * Context: Process context.
+ * Return: %0, -EBUSY while open.
+ */
+int tbstream_set_busy_poll(struct tbstream *s, bool enable)
+{
+	int ret = 0;
+
+	mutex_lock(&s->lock);
+	if (s->busy_poll != enable) {
+		if (tbstream_in_use(s))
+			ret = -EBUSY;
+		else
+			WRITE_ONCE(s->busy_poll, enable);
+	}
+	mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* The Thunderbolt service driver */
+
 static int tbstream_probe(struct tb_service *svc,
 			  const struct tb_service_id *id)
 {
 	return 0;
 }
 
-static void tbstream_remove(struct tb_service *svc)
+static void tbstream_remove_service(struct tb_service *svc)
 {
 }
 
@@ -42,7 +1581,7 @@ static struct tb_service_driver tbstream_driver = {
 		.name = "thunderbolt_stream",
 	},
 	.probe = tbstream_probe,
-	.remove = tbstream_remove,
+	.remove = tbstream_remove_service,
 	.id_table = tbstream_ids,
 };
 
@@ -88,19 +1627,28 @@ static int __init tbstream_init(void)
 	if (ret)
 		goto err_free_dir;
 
+	tbstream_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
+
 	ret = tbstream_configfs_init();
 	if (ret)
-		goto err_unregister_dir;
+		goto err_remove_debugfs;
 
-	ret = tb_register_service_driver(&tbstream_driver);
+	ret = tbstream_sim_init();
 	if (ret)
 		goto err_configfs_exit;
 
+	ret = tb_register_service_driver(&tbstream_driver);
+	if (ret)
+		goto err_sim_exit;
+
 	return 0;
 
+err_sim_exit:
+	tbstream_sim_exit();
 err_configfs_exit:
 	tbstream_configfs_exit();
-err_unregister_dir:
+err_remove_debugfs:
+	debugfs_remove_recursive(tbstream_debugfs_root);
 	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_dir);
 err_free_dir:
 	tb_property_free_dir(tbstream_dir);
@@ -111,9 +1659,12 @@ module_init(tbstream_init);
 static void __exit tbstream_exit(void)
 {
 	tb_unregister_service_driver(&tbstream_driver);
+	tbstream_sim_exit();
 	tbstream_configfs_exit();
+	debugfs_remove_recursive(tbstream_debugfs_root);
 	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_dir);
 	tb_property_free_dir(tbstream_dir);
+	ida_destroy(&tbstream_ida);
 }
 module_exit(tbstream_exit);
 

@@ -2,15 +2,257 @@
 /*
  * USB4STREAM ConfigFS interface
  *
+ * /sys/kernel/config/thunderbolt/stream/<xdomain>.<service>/<name>/
+ *
+ * This file parses and validates what users write and hands the values to
+ * the stream core; it never touches rings or HopIDs itself.
+ *
  * Copyright (C) 2026, The thunderbolt_stream developers
  */
 
 #include <linux/configfs.h>
+#include <linux/ctype.h>
+#include <linux/kstrtox.h>
 #include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/string.h>
 
 #include "stream.h"
 
+static struct tbstream *to_tbstream(struct config_item *item)
+{
+	return container_of(item, struct tbstream, item);
+}
+
+static struct tbstream_service *to_tbstream_service(struct config_item *item)
+{
+	return container_of(to_config_group(item), struct tbstream_service,
+			    group);
+}
+
+/* Stream attributes */
+
+static ssize_t tbstream_index_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "%d\n", to_tbstream(item)->index);
+}
+
+static ssize_t tbstream_hopid_show(struct config_item *item, char *page,
+				   enum tbstream_dir dir)
+{
+	return sysfs_emit(page, "%d\n", tbstream_get_hopid(to_tbstream(item),
+							   dir));
+}
+
+static ssize_t tbstream_hopid_store(struct config_item *item,
+				    const char *page, size_t len,
+				    enum tbstream_dir dir)
+{
+	int value;
+	int ret;
+
+	ret = kstrtoint(page, 0, &value);
+	if (ret)
+		return ret;
+	ret = tbstream_set_hopid(to_tbstream(item), dir, value);
+	return ret ?: len;
+}
+
+static ssize_t tbstream_in_hopid_show(struct config_item *item, char *page)
+{
+	return tbstream_hopid_show(item, page, TBSTREAM_IN);
+}
+
+static ssize_t tbstream_in_hopid_store(struct config_item *item,
+				       const char *page, size_t len)
+{
+	return tbstream_hopid_store(item, page, len, TBSTREAM_IN);
+}
+
+static ssize_t tbstream_out_hopid_show(struct config_item *item, char *page)
+{
+	return tbstream_hopid_show(item, page, TBSTREAM_OUT);
+}
+
+static ssize_t tbstream_out_hopid_store(struct config_item *item,
+					const char *page, size_t len)
+{
+	return tbstream_hopid_store(item, page, len, TBSTREAM_OUT);
+}
+
+static ssize_t tbstream_ring_size_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "%u\n", READ_ONCE(to_tbstream(item)->ring_size));
+}
+
+static ssize_t tbstream_ring_size_store(struct config_item *item,
+					const char *page, size_t len)
+{
+	unsigned int value;
+	int ret;
+
+	ret = kstrtouint(page, 0, &value);
+	if (ret)
+		return ret;
+	ret = tbstream_set_ring_size(to_tbstream(item), value);
+	return ret ?: len;
+}
+
+static ssize_t tbstream_throttling_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "%u\n",
+			  READ_ONCE(to_tbstream(item)->throttling));
+}
+
+static ssize_t tbstream_throttling_store(struct config_item *item,
+					 const char *page, size_t len)
+{
+	unsigned int value;
+	int ret;
+
+	ret = kstrtouint(page, 0, &value);
+	if (ret)
+		return ret;
+	ret = tbstream_set_throttling(to_tbstream(item), value);
+	return ret ?: len;
+}
+
+static ssize_t tbstream_busy_poll_show(struct config_item *item, char *page)
+{
+	return sysfs_emit(page, "%d\n", READ_ONCE(to_tbstream(item)->busy_poll));
+}
+
+static ssize_t tbstream_busy_poll_store(struct config_item *item,
+					const char *page, size_t len)
+{
+	bool value;
+	int ret;
+
+	ret = kstrtobool(page, &value);
+	if (ret)
+		return ret;
+	ret = tbstream_set_busy_poll(to_tbstream(item), value);
+	return ret ?: len;
+}
+
+CONFIGFS_ATTR_RO(tbstream_, index);
+CONFIGFS_ATTR(tbstream_, in_hopid);
+CONFIGFS_ATTR(tbstream_, out_hopid);
+CONFIGFS_ATTR(tbstream_, ring_size);
+CONFIGFS_ATTR(tbstream_, throttling);
+CONFIGFS_ATTR(tbstream_, busy_poll);
+
+static struct configfs_attribute *tbstream_attrs[] = {
+	&tbstream_attr_index,
+	&tbstream_attr_in_hopid,
+	&tbstream_attr_out_hopid,
+	&tbstream_attr_ring_size,
+	&tbstream_attr_throttling,
+	&tbstream_attr_busy_poll,
+	NULL
+};
+
+static void tbstream_item_release(struct config_item *item)
+{
+	tbstream_free(to_tbstream(item));
+}
+
+static struct configfs_item_operations tbstream_item_ops = {
+	.release = tbstream_item_release,
+};
+
+const struct config_item_type tbstream_stream_type = {
+	.ct_item_ops = &tbstream_item_ops,
+	.ct_attrs = tbstream_attrs,
+	.ct_owner = THIS_MODULE,
+};
+
+/* Service groups: <xdomain>.<service>, holding streams */
+
+static struct config_item *tbstream_service_make_item(struct config_group *group,
+						      const char *name)
+{
+	struct tbstream *s;
+
+	if (strlen(name) > TBSTREAM_NAME_MAX)
+		return ERR_PTR(-ENAMETOOLONG);
+
+	s = tbstream_create(to_tbstream_service(&group->cg_item), name,
+			    &tbstream_stream_type);
+	if (IS_ERR(s))
+		return ERR_CAST(s);
+	return &s->item;
+}
+
+static void tbstream_service_drop_item(struct config_group *group,
+				       struct config_item *item)
+{
+	tbstream_remove(to_tbstream(item));
+	config_item_put(item);
+}
+
+static void tbstream_service_release(struct config_item *item)
+{
+	struct tbstream_service *svc = to_tbstream_service(item);
+
+	tbstream_service_del(svc);
+	kfree(svc);
+}
+
+static struct configfs_item_operations tbstream_service_item_ops = {
+	.release = tbstream_service_release,
+};
+
+static struct configfs_group_operations tbstream_service_group_ops = {
+	.make_item = tbstream_service_make_item,
+	.drop_item = tbstream_service_drop_item,
+};
+
+const struct config_item_type tbstream_service_type = {
+	.ct_item_ops = &tbstream_service_item_ops,
+	.ct_group_ops = &tbstream_service_group_ops,
+	.ct_owner = THIS_MODULE,
+};
+
+/*
+ * A service group is named after the peer's service device:
+ * "<domain>-<route>.<index>", the route in hexadecimal.
+ */
+static bool tbstream_service_name_valid(const char *name)
+{
+	unsigned int domain, index;
+	unsigned long long route;
+	int end = 0;
+
+	if (!isdigit(name[0]))
+		return false;
+	if (sscanf(name, "%u-%llx.%u%n", &domain, &route, &index, &end) != 3)
+		return false;
+	return end && !name[end];
+}
+
+static struct config_group *tbstream_root_make_group(struct config_group *group,
+						     const char *name)
+{
+	struct tbstream_service *svc;
+
+	if (!tbstream_service_name_valid(name))
+		return ERR_PTR(-EINVAL);
+
+	svc = kzalloc(sizeof(*svc), GFP_KERNEL);
+	if (!svc)
+		return ERR_PTR(-ENOMEM);
+	config_group_init_type_name(&svc->group, name, &tbstream_service_type);
+	tbstream_service_add(svc);
+	return &svc->group;
+}
+
+static struct configfs_group_operations tbstream_root_group_ops = {
+	.make_group = tbstream_root_make_group,
+};
+
 static const struct config_item_type tbstream_root_type = {
+	.ct_group_ops = &tbstream_root_group_ops,
 	.ct_owner = THIS_MODULE,
 };
 
@@ -50,7 +292,8 @@ int tbstream_configfs_init(void)
 /**
  * tbstream_configfs_exit() - Unregister the ConfigFS subsystem
  *
- * Context: Module exit, after every stream has been removed.
+ * Context: Module exit; ConfigFS holds a module reference for every
+ * directory users made, so none is left.
  */
 void tbstream_configfs_exit(void)
 {
