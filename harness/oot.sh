@@ -134,7 +134,7 @@ pick_abis() {
 }
 
 # Cached .deb of package $1 at version $2, downloading it if needed.
-# Prints the path.
+# Prints the path; fails if the archive does not have it.
 fetch_deb() {
 	local pkg=$1 ver=$2
 	local fver=${ver//:/%3a}
@@ -155,9 +155,9 @@ fetch_deb() {
 			>"$tmp/log" 2>&1; then
 			:
 		else
-			cat "$tmp/log" >&2
+			log "cannot download $pkg=$ver: $(tail -n 1 "$tmp/log")"
 			rm -rf "$tmp"
-			die "cannot download $pkg=$ver"
+			return 1
 		fi
 	fi
 	mv "$tmp"/*.deb "$DEBS/"
@@ -181,7 +181,7 @@ deb_deps() {
 setup_headers() {
 	local abi=$1
 	local root="$HDRS/$abi"
-	local main ver deb dep debs stamp want common kdir
+	local main ver deb dep dver debs stamp want common kdir
 
 	kdir="$root/usr/src/linux-headers-$abi"
 	stamp="$root/.extracted"
@@ -196,10 +196,20 @@ setup_headers() {
 			[ -n "$deb" ] || die "linux-headers-$abi is not in the archive"
 			ver=$(dpkg-deb -f "$deb" Version)
 		fi
-		main=$(fetch_deb "linux-headers-$abi" "$ver")
+		main=$(fetch_deb "linux-headers-$abi" "$ver") ||
+			die "no linux-headers-$abi=$ver"
 		debs=("$main")
+		# The -common package has the same version; linux-kbuild-6.1 is
+		# shared by all 6.1 ABIs, so the archive may only have a newer
+		# one, which the package accepts (>=).
 		for dep in $(deb_deps "$main"); do
-			debs+=("$(fetch_deb "$dep" "$ver")")
+			if ! deb=$(fetch_deb "$dep" "$ver"); then
+				dver=$(candidate "$dep")
+				[ -n "$dver" ] || die "no $dep in the archive"
+				deb=$(fetch_deb "$dep" "$dver") ||
+					die "cannot download $dep=$dver"
+			fi
+			debs+=("$deb")
 		done
 		log "extracting headers $abi ($ver)"
 		rm -rf "$root"
