@@ -562,6 +562,27 @@ static ssize_t tbstream_rx_copy(struct tbstream *s, struct iov_iter *to)
 
 /* Files and their state */
 
+static unsigned int tbstream_openers(struct tbstream *s)
+{
+	unsigned int openers;
+
+	spin_lock(&s->state_lock);
+	openers = s->openers;
+	spin_unlock(&s->state_lock);
+	return openers;
+}
+
+/* Settings cannot change while open, or while the last close drains */
+static bool tbstream_in_use(struct tbstream *s)
+{
+	bool busy;
+
+	spin_lock(&s->state_lock);
+	busy = s->openers || s->running;
+	spin_unlock(&s->state_lock);
+	return busy;
+}
+
 static enum tbstream_file_state tbstream_file_state(struct tbstream_file *f)
 {
 	struct tbstream *s = f->stream;
@@ -968,7 +989,7 @@ void tbstream_release(struct tbstream_file *f)
 	if (last && s->running) {
 		tbstream_send_close(s);
 		/* Opened again while draining: keep running */
-		if (!s->openers)
+		if (!tbstream_openers(s))
 			tbstream_stop(s);
 	}
 	mutex_unlock(&s->lock);
@@ -1369,15 +1390,14 @@ void tbstream_remove(struct tbstream *s)
 	mutex_lock(&tbstream_lock);
 	list_del(&s->node);
 	mutex_lock(&s->lock);
-	tbstream_detach(s);
+	/* Before the detach, so that no file sees it as an unplug */
 	spin_lock(&s->state_lock);
 	s->dead = true;
 	spin_unlock(&s->state_lock);
+	tbstream_detach(s);
 	mutex_unlock(&s->lock);
 	mutex_unlock(&tbstream_lock);
 
-	wake_up(&s->rx_wait);
-	wake_up(&s->tx_wait);
 	debugfs_remove_recursive(s->debugfs);
 	misc_deregister(&s->misc);
 }
@@ -1398,16 +1418,6 @@ void tbstream_free(struct tbstream *s)
 }
 
 /* Settings, called by ConfigFS after parsing */
-
-static bool tbstream_in_use(struct tbstream *s)
-{
-	bool busy;
-
-	spin_lock(&s->state_lock);
-	busy = s->openers || s->running;
-	spin_unlock(&s->state_lock);
-	return busy;
-}
 
 /* Replace the HopID held for @dir by one for @value, or keep the old one */
 static int tbstream_change_hopid(struct tbstream *s, enum tbstream_dir dir,
