@@ -853,7 +853,7 @@ void tbstream_sim_set_stall(struct tbstream_sim_cable *cable, bool stall)
 	unsigned long flags;
 
 	spin_lock_irqsave(&cable->wire_lock, flags);
-	cable->stall = stall;
+	WRITE_ONCE(cable->stall, stall);
 	if (!stall)
 		tbstream_sim_kick(cable);
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
