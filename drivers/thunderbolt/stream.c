@@ -185,7 +185,7 @@ static void tbstream_inherit(struct tbstream *s)
 
 	lockdep_assert_held(&s->lock);
 
-	if (!tbstream_may_inherit(s) || s->openers || s->running)
+	if (!tbstream_may_inherit(s) || s->running)
 		return;
 	if (peer->ops->lookup(peer, s->name, &peer_in, &peer_out)) {
 		tbstream_drop_inherited(s);
@@ -1241,7 +1241,7 @@ void tbstream_peer_unregister(struct tbstream_peer *peer)
  * @peer: A registered peer
  *
  * Streams that take their HopIDs from the peer follow the change unless
- * they are open.
+ * their rings run.
  *
  * Context: Process context; takes tbstream_lock and stream locks.
  */
@@ -1419,6 +1419,21 @@ void tbstream_free(struct tbstream *s)
 
 /* Settings, called by ConfigFS after parsing */
 
+/*
+ * Writing what is in effect changes nothing. A value asked for but not
+ * held (the HopID was taken at attach time) is not in effect: writing it
+ * again retries.
+ */
+static bool tbstream_hopid_in_effect(const struct tbstream *s,
+				     const struct tbstream_hopid *hop, int value)
+{
+	if (value > 0 && value == hop->hopid)
+		return true;
+	if (value != hop->req)
+		return false;
+	return value == TBSTREAM_HOPID_NONE || !s->peer || hop->hopid;
+}
+
 /* Replace the HopID held for @dir by one for @value, or keep the old one */
 static int tbstream_change_hopid(struct tbstream *s, enum tbstream_dir dir,
 				 int value)
@@ -1459,7 +1474,7 @@ int tbstream_set_hopid(struct tbstream *s, enum tbstream_dir dir, int value)
 		return -EINVAL;
 
 	mutex_lock(&s->lock);
-	if (value == hop->req || (value > 0 && value == hop->hopid))
+	if (tbstream_hopid_in_effect(s, hop, value))
 		goto out_set;
 	if (tbstream_in_use(s)) {
 		ret = -EBUSY;
