@@ -418,7 +418,7 @@ static int tbstream_sim_advertise(struct tbstream_peer *peer,
 			ret = -ENOMEM;
 			goto out_unlock;
 		}
-		strscpy(adv->name, name);
+		strscpy(adv->name, name, sizeof(adv->name));
 		list_add_tail(&adv->node, &host->adverts);
 	} else if (adv->in_hopid == in_hopid && adv->out_hopid == out_hopid) {
 		goto out_unlock;
