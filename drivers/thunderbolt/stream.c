@@ -1633,7 +1633,7 @@ struct tbstream_tb_advert {
 	int out_hopid;
 };
 
-static DEFINE_MUTEX(tbstream_tb_lock); /* tbstream_tb_adverts, tbstream_dir */
+DEFINE_MUTEX(tbstream_tb_lock); /* tbstream_tb_adverts, tbstream_dir */
 static LIST_HEAD(tbstream_tb_adverts);
 
 static struct tbstream_tb *to_tbstream_tb(struct tbstream_peer *peer)
@@ -1709,6 +1709,35 @@ static int tbstream_tb_add_stream_dir(struct tb_property_dir *dir,
 	return ret;
 }
 
+/**
+ * tbstream_tb_build_dir() - Build the "stream" directory to advertise
+ *
+ * The service directory of tbstream_create_dir() with one sub-directory
+ * per advertised stream, keyed by the stream name, holding the immediates
+ * "inhopid" and "outhopid".
+ *
+ * Context: Process context, with tbstream_tb_lock held.
+ * Return: The directory, or ERR_PTR(-ENOMEM).
+ */
+struct tb_property_dir *tbstream_tb_build_dir(void)
+{
+	struct tbstream_tb_advert *adv;
+	struct tb_property_dir *dir;
+
+	lockdep_assert_held(&tbstream_tb_lock);
+
+	dir = tbstream_create_dir();
+	if (!dir)
+		return ERR_PTR(-ENOMEM);
+	list_for_each_entry(adv, &tbstream_tb_adverts, node) {
+		if (tbstream_tb_add_stream_dir(dir, adv)) {
+			tb_property_free_dir(dir);
+			return ERR_PTR(-ENOMEM);
+		}
+	}
+	return dir;
+}
+
 /*
  * The 6.12 core offers no way to change a registered directory in place,
  * so a new "stream" directory replaces the old one. It is built first and
@@ -1718,20 +1747,14 @@ static int tbstream_tb_add_stream_dir(struct tb_property_dir *dir,
  */
 static int tbstream_tb_publish(void)
 {
-	struct tbstream_tb_advert *adv;
 	struct tb_property_dir *dir;
 	int ret;
 
 	lockdep_assert_held(&tbstream_tb_lock);
 
-	dir = tbstream_create_dir();
-	if (!dir)
-		return -ENOMEM;
-	list_for_each_entry(adv, &tbstream_tb_adverts, node) {
-		ret = tbstream_tb_add_stream_dir(dir, adv);
-		if (ret)
-			goto err_free_dir;
-	}
+	dir = tbstream_tb_build_dir();
+	if (IS_ERR(dir))
+		return PTR_ERR(dir);
 
 	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_dir);
 	ret = tb_register_property_dir(TBSTREAM_SERVICE_KEY, dir);

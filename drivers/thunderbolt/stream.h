@@ -368,6 +368,9 @@ __poll_t tbstream_poll(struct tbstream_file *f, struct file *file,
 		       poll_table *wait);
 
 struct tb_property_dir *tbstream_create_dir(void);
+/* The Thunderbolt backend's advertisement, for the KUnit tests */
+extern struct mutex tbstream_tb_lock;
+struct tb_property_dir *tbstream_tb_build_dir(void);
 
 /* stream_configfs.c */
 extern const struct config_item_type tbstream_service_type;
