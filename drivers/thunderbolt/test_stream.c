@@ -2,16 +2,650 @@
 /*
  * KUnit tests for the USB4STREAM driver
  *
+ * Every suite but the property one runs on the same fixture: a simulated
+ * cable joining host A and host B, and on each host the ConfigFS service
+ * group named after the other host, so that the streams made below it
+ * attach at once:
+ *
+ *   host A                                             host B
+ *   group "<1000 + 2n>-1.0"                  group "<1001 + 2n>-1.0"
+ *     stream "x"  <------- simulated cable n ------->  stream "x"
+ *
+ * Streams of the same name on both hosts are the two ends of one byte
+ * stream. The tests call the core the way ConfigFS and the character
+ * device do: attributes through their ->store() and ->show(), mkdir and
+ * rmdir through tbstream_create() and tbstream_remove(), files through
+ * tbstream_open(), tbstream_read(), tbstream_write(), tbstream_poll() and
+ * tbstream_release() on ITER_KVEC iterators. Blocking calls run in
+ * kthreads and are waited for with a timeout, so that a hang fails the
+ * test instead of the run.
+ *
  * Copyright (C) 2026, The thunderbolt_stream developers
  */
 
 #include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/jiffies.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/thunderbolt.h>
+#include <linux/uio.h>
 
 #include "stream.h"
 
+/* Longest wait for anything the simulated cable does, in ms */
+#define TBSTREAM_TEST_TIMEOUT_MS	5000
+/* Ring size of the data tests: small, to cross ring boundaries quickly */
+#define TBSTREAM_TEST_RING		32
+/* Frames a ring of TBSTREAM_TEST_RING entries holds */
+#define TBSTREAM_TEST_FRAMES		(TBSTREAM_TEST_RING - 1)
+#define TBSTREAM_TEST_FSZ		TBSTREAM_FRAME_SIZE
+
+/**
+ * struct tbstream_test - Per-test fixture
+ * @cable: The simulated cable
+ * @svc: Service groups of host A and host B, indexed by
+ *	 &enum tbstream_sim_end
+ */
+struct tbstream_test {
+	struct tbstream_sim_cable *cable;
+	struct tbstream_service *svc[2];
+};
+
 KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_free_dir, tb_property_free_dir,
 			    struct tb_property_dir *);
+KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_cable_destroy,
+			    tbstream_sim_cable_destroy,
+			    struct tbstream_sim_cable *);
+KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_group_put, config_group_put,
+			    struct config_group *);
+KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_release, tbstream_release,
+			    struct tbstream_file *);
+KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_kvfree, kvfree, const void *);
+
+/* Fixture */
+
+/* Run @action(@ctx) at the end of the test, or now if that fails */
+static void tbstream_test_defer(struct kunit *test, kunit_action_t *action,
+				void *ctx)
+{
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, action, ctx), 0);
+}
+
+static void tbstream_test_add_service(struct kunit *test,
+				      enum tbstream_sim_end end)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_service *svc;
+
+	svc = kzalloc(sizeof(*svc), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, svc);
+	config_group_init_type_name(&svc->group,
+				    tbstream_sim_service_name(t->cable, end),
+				    &tbstream_service_type);
+	tbstream_service_add(svc);
+	tbstream_test_defer(test, tbstream_test_group_put, &svc->group);
+	t->svc[end] = svc;
+}
+
+static int tbstream_test_init(struct kunit *test)
+{
+	struct tbstream_test *t;
+
+	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	test->priv = t;
+
+	t->cable = tbstream_sim_cable_create();
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, t->cable);
+	tbstream_test_defer(test, tbstream_test_cable_destroy, t->cable);
+
+	tbstream_test_add_service(test, TBSTREAM_SIM_A);
+	tbstream_test_add_service(test, TBSTREAM_SIM_B);
+	return 0;
+}
+
+static bool tbstream_test_dead(struct tbstream *s)
+{
+	bool dead;
+
+	spin_lock(&s->state_lock);
+	dead = s->dead;
+	spin_unlock(&s->state_lock);
+	return dead;
+}
+
+/* rmdir, as ConfigFS does it, unless the test did it already */
+static void tbstream_test_rmdir(void *data)
+{
+	struct tbstream *s = data;
+
+	if (!tbstream_test_dead(s))
+		tbstream_remove(s);
+	config_item_put(&s->item);
+}
+
+/**
+ * tbstream_test_mkdir() - Make a stream below a host's service group
+ * @test: The test
+ * @end: Host
+ * @name: Stream name
+ *
+ * The stream is removed (rmdir) when the test ends, before the service
+ * groups go.
+ *
+ * Return: The stream; the test is aborted on failure.
+ */
+static struct tbstream *tbstream_test_mkdir(struct kunit *test,
+					    enum tbstream_sim_end end,
+					    const char *name)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream *s;
+
+	s = tbstream_create(t->svc[end], name, &tbstream_stream_type);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, s);
+	tbstream_test_defer(test, tbstream_test_rmdir, s);
+	return s;
+}
+
+static struct tbstream_file *tbstream_test_open(struct kunit *test,
+						struct tbstream *s,
+						bool nonblock)
+{
+	struct tbstream_file *f;
+
+	f = tbstream_open(s, nonblock);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, f);
+	tbstream_test_defer(test, tbstream_test_release, f);
+	return f;
+}
+
+/* An open that must fail with @err; a file opened anyway is closed */
+static void tbstream_test_open_fails(struct kunit *test, struct tbstream *s,
+				     bool nonblock, int err)
+{
+	struct tbstream_file *f = tbstream_open(s, nonblock);
+
+	if (!IS_ERR(f))
+		tbstream_test_defer(test, tbstream_test_release, f);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(f), err);
+}
+
+static void tbstream_test_close(struct kunit *test, struct tbstream_file *f)
+{
+	kunit_release_action(test, tbstream_test_release, f);
+}
+
+static void *tbstream_test_alloc(struct kunit *test, size_t len)
+{
+	void *buf;
+
+	buf = kvzalloc(max_t(size_t, len, 1), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	tbstream_test_defer(test, tbstream_test_kvfree, buf);
+	return buf;
+}
+
+/* A pseudo-random pattern, different for each @seed */
+static void tbstream_test_fill(u8 *buf, size_t len, u32 seed)
+{
+	u32 x = seed * 2654435761U + 1;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		x = x * 1103515245U + 12345U;
+		buf[i] = x >> 16;
+	}
+}
+
+static u8 *tbstream_test_pattern(struct kunit *test, size_t len, u32 seed)
+{
+	u8 *buf = tbstream_test_alloc(test, len);
+
+	tbstream_test_fill(buf, len, seed);
+	return buf;
+}
+
+static void tbstream_test_expect_bytes(struct kunit *test, const u8 *got,
+				       const u8 *want, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (got[i] != want[i])
+			break;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, i, len, "first difference at byte %zu",
+			    i);
+}
+
+/* Attributes, through the ConfigFS callbacks */
+
+static struct configfs_attribute *
+tbstream_test_attr(struct kunit *test, struct tbstream *s, const char *name)
+{
+	struct configfs_attribute **attr;
+
+	for (attr = s->item.ci_type->ct_attrs; *attr; attr++) {
+		if (!strcmp((*attr)->ca_name, name))
+			return *attr;
+	}
+	KUNIT_FAIL_AND_ABORT(test, "no attribute %s", name);
+	return NULL;
+}
+
+static ssize_t tbstream_test_store(struct kunit *test, struct tbstream *s,
+				   const char *name, const char *buf)
+{
+	struct configfs_attribute *attr = tbstream_test_attr(test, s, name);
+
+	KUNIT_ASSERT_NOT_NULL(test, attr->store);
+	return attr->store(&s->item, buf, strlen(buf));
+}
+
+/* Store @buf, which must succeed */
+static void tbstream_test_set(struct kunit *test, struct tbstream *s,
+			      const char *name, const char *buf)
+{
+	KUNIT_ASSERT_EQ_MSG(test, tbstream_test_store(test, s, name, buf),
+			    (ssize_t)strlen(buf), "%s <- \"%s\"", name, buf);
+}
+
+/* show() into a page, as ConfigFS passes it */
+static const char *tbstream_test_show(struct kunit *test, struct tbstream *s,
+				      const char *name)
+{
+	struct configfs_attribute *attr = tbstream_test_attr(test, s, name);
+	char *page;
+	ssize_t ret;
+
+	page = kunit_kzalloc(test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	ret = attr->show(&s->item, page);
+	KUNIT_ASSERT_GT(test, ret, 0);
+	KUNIT_EXPECT_EQ(test, (size_t)ret, strlen(page));
+	return page;
+}
+
+static int tbstream_test_show_int(struct kunit *test, struct tbstream *s,
+				  const char *name)
+{
+	int value;
+
+	KUNIT_ASSERT_EQ(test, 0, kstrtoint(tbstream_test_show(test, s, name),
+					   0, &value));
+	return value;
+}
+
+static unsigned int tbstream_test_hopids(struct kunit *test,
+					 enum tbstream_sim_end end)
+{
+	struct tbstream_test *t = test->priv;
+
+	return tbstream_sim_hopids_in_use(t->cable, end);
+}
+
+static bool tbstream_test_timed_out(unsigned long deadline)
+{
+	if (time_after(jiffies, deadline))
+		return true;
+	usleep_range(1000, 2000);
+	return false;
+}
+
+static unsigned long tbstream_test_deadline(void)
+{
+	return jiffies + msecs_to_jiffies(TBSTREAM_TEST_TIMEOUT_MS);
+}
+
+/*
+ * Advertisements reach the other host from a work item: wait until the
+ * HopID of @dir reads @want.
+ */
+static int tbstream_test_wait_hopid(struct tbstream *s,
+				    enum tbstream_dir dir, int want)
+{
+	unsigned long deadline = tbstream_test_deadline();
+	int hopid;
+
+	while ((hopid = tbstream_get_hopid(s, dir)) != want &&
+	       !tbstream_test_timed_out(deadline))
+		;
+	return hopid;
+}
+
+/**
+ * tbstream_test_pair() - Make the two ends of a stream, receiver first
+ * @test: The test
+ * @name: Stream name
+ * @ring_size: Ring size of both ends, or 0 for the default
+ * @a: Set to host A's end, which inherits its HopIDs
+ * @b: Set to host B's end, which asks for automatic HopIDs
+ *
+ * Aborts the test unless host A inherits host B's HopIDs, reversed.
+ */
+static void tbstream_test_pair(struct kunit *test, const char *name,
+			       unsigned int ring_size, struct tbstream **a,
+			       struct tbstream **b)
+{
+	char buf[16];
+	int in, out;
+
+	*b = tbstream_test_mkdir(test, TBSTREAM_SIM_B, name);
+	*a = tbstream_test_mkdir(test, TBSTREAM_SIM_A, name);
+	if (ring_size) {
+		snprintf(buf, sizeof(buf), "%u", ring_size);
+		tbstream_test_set(test, *a, "ring_size", buf);
+		tbstream_test_set(test, *b, "ring_size", buf);
+	}
+	tbstream_test_set(test, *b, "in_hopid", "-1");
+	tbstream_test_set(test, *b, "out_hopid", "-1");
+	in = tbstream_get_hopid(*b, TBSTREAM_IN);
+	out = tbstream_get_hopid(*b, TBSTREAM_OUT);
+	KUNIT_ASSERT_GE(test, in, TBSTREAM_HOPID_MIN);
+	KUNIT_ASSERT_GE(test, out, TBSTREAM_HOPID_MIN);
+	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(*a, TBSTREAM_IN, out),
+			out);
+	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(*a, TBSTREAM_OUT, in),
+			in);
+}
+
+/* I/O */
+
+static ssize_t tbstream_test_write(struct tbstream_file *f, const void *buf,
+				   size_t len, bool nonblock)
+{
+	struct kvec kvec = { .iov_base = (void *)buf, .iov_len = len };
+	struct iov_iter iter;
+
+	iov_iter_kvec(&iter, ITER_SOURCE, &kvec, 1, len);
+	return tbstream_write(f, &iter, nonblock);
+}
+
+static ssize_t tbstream_test_read(struct tbstream_file *f, void *buf,
+				  size_t len, bool nonblock)
+{
+	struct kvec kvec = { .iov_base = buf, .iov_len = len };
+	struct iov_iter iter;
+
+	iov_iter_kvec(&iter, ITER_DEST, &kvec, 1, len);
+	return tbstream_read(f, &iter, nonblock);
+}
+
+/* Non-blocking read, retried while it gives -EAGAIN, up to the timeout */
+static ssize_t tbstream_test_read_wait(struct tbstream_file *f, void *buf,
+				       size_t len)
+{
+	unsigned long deadline = tbstream_test_deadline();
+	ssize_t ret;
+
+	while ((ret = tbstream_test_read(f, buf, len, true)) == -EAGAIN &&
+	       !tbstream_test_timed_out(deadline))
+		;
+	return ret;
+}
+
+/* Read exactly @len bytes with non-blocking reads; returns what was read */
+static size_t tbstream_test_read_all(struct kunit *test,
+				     struct tbstream_file *f, u8 *buf,
+				     size_t len)
+{
+	size_t done = 0;
+	ssize_t ret;
+
+	while (done < len) {
+		ret = tbstream_test_read_wait(f, buf + done, len - done);
+		KUNIT_EXPECT_GT_MSG(test, ret, 0, "after %zu of %zu bytes",
+				    done, len);
+		if (ret <= 0)
+			break;
+		done += ret;
+	}
+	return done;
+}
+
+static __poll_t tbstream_test_wait_poll(struct tbstream_file *f,
+					__poll_t want)
+{
+	unsigned long deadline = tbstream_test_deadline();
+	__poll_t mask;
+
+	while (((mask = tbstream_poll(f, NULL, NULL)) & want) != want &&
+	       !tbstream_test_timed_out(deadline))
+		;
+	return mask;
+}
+
+/**
+ * struct tbstream_test_flow - One direction of a non-blocking transfer
+ * @wf: File written
+ * @rf: File read, on the other host
+ * @src: @len bytes to send
+ * @dst: @len bytes buffer for what arrives
+ * @len: Bytes to transfer
+ * @wsize: Bytes per write() call
+ * @rsize: Bytes per read() call
+ * @written: Bytes written so far
+ * @read: Bytes read so far
+ */
+struct tbstream_test_flow {
+	struct tbstream_file *wf;
+	struct tbstream_file *rf;
+	const u8 *src;
+	u8 *dst;
+	size_t len;
+	size_t wsize;
+	size_t rsize;
+	size_t written;
+	size_t read;
+};
+
+static bool tbstream_test_flow_done(const struct tbstream_test_flow *fl)
+{
+	return fl->written == fl->len && fl->read == fl->len;
+}
+
+/* One write and one read; returns true if either moved bytes */
+static bool tbstream_test_flow_step(struct kunit *test,
+				    struct tbstream_test_flow *fl)
+{
+	bool progress = false;
+	size_t n;
+	ssize_t ret;
+
+	if (fl->written < fl->len) {
+		n = min(fl->wsize, fl->len - fl->written);
+		ret = tbstream_test_write(fl->wf, fl->src + fl->written, n,
+					  true);
+		if (ret != -EAGAIN) {
+			KUNIT_ASSERT_GT_MSG(test, ret, 0, "write at %zu",
+					    fl->written);
+			KUNIT_ASSERT_LE(test, (size_t)ret, n);
+			fl->written += ret;
+			progress = true;
+		}
+	}
+	if (fl->read < fl->len) {
+		n = min(fl->rsize, fl->len - fl->read);
+		ret = tbstream_test_read(fl->rf, fl->dst + fl->read, n, true);
+		if (ret != -EAGAIN) {
+			KUNIT_ASSERT_GT_MSG(test, ret, 0, "read at %zu",
+					    fl->read);
+			KUNIT_ASSERT_LE(test, (size_t)ret, n);
+			fl->read += ret;
+			progress = true;
+		}
+	}
+	return progress;
+}
+
+/**
+ * tbstream_test_run() - Run transfers to completion, alternating them
+ * @test: The test
+ * @flows: Transfers
+ * @n: Number of @flows
+ *
+ * Non-blocking writes and reads alternate, so that one thread can push
+ * more than the rings hold. Fails the test if nothing moves for
+ * %TBSTREAM_TEST_TIMEOUT_MS, then compares every byte.
+ */
+static void tbstream_test_run(struct kunit *test,
+			      struct tbstream_test_flow *flows, unsigned int n)
+{
+	unsigned long deadline = tbstream_test_deadline();
+	bool done, progress;
+	unsigned int i;
+
+	for (;;) {
+		done = true;
+		progress = false;
+		for (i = 0; i < n; i++) {
+			if (tbstream_test_flow_step(test, &flows[i]))
+				progress = true;
+			if (!tbstream_test_flow_done(&flows[i]))
+				done = false;
+		}
+		if (done)
+			break;
+		if (progress) {
+			deadline = tbstream_test_deadline();
+			continue;
+		}
+		KUNIT_ASSERT_FALSE_MSG(test, tbstream_test_timed_out(deadline),
+				       "stuck: flow 0 wrote %zu read %zu of %zu",
+				       flows[0].written, flows[0].read,
+				       flows[0].len);
+	}
+	for (i = 0; i < n; i++)
+		tbstream_test_expect_bytes(test, flows[i].dst, flows[i].src,
+					   flows[i].len);
+}
+
+static void tbstream_test_flow_init(struct kunit *test,
+				    struct tbstream_test_flow *fl,
+				    struct tbstream_file *wf,
+				    struct tbstream_file *rf, size_t len,
+				    u32 seed)
+{
+	fl->wf = wf;
+	fl->rf = rf;
+	fl->len = len;
+	fl->src = tbstream_test_pattern(test, len, seed);
+	fl->dst = tbstream_test_alloc(test, len);
+	fl->wsize = max_t(size_t, len, 1);
+	fl->rsize = 65536;
+	fl->written = 0;
+	fl->read = 0;
+}
+
+/**
+ * struct tbstream_test_io - A blocking read, write or close in a kthread
+ * @f: File
+ * @buf: Buffer, or %NULL to close @f
+ * @len: Bytes to move
+ * @write: Write, else read
+ * @all: Call again until @len bytes have moved or a call fails
+ * @moved: Bytes moved
+ * @ret: Result of the last call
+ * @done: Completed when the kthread is done
+ * @task: The kthread; stopping it interrupts a call that still blocks
+ */
+struct tbstream_test_io {
+	struct tbstream_file *f;
+	u8 *buf;
+	size_t len;
+	bool write;
+	bool all;
+	size_t moved;
+	ssize_t ret;
+	struct completion done;
+	struct task_struct *task;
+};
+
+static int tbstream_test_io_fn(void *data)
+{
+	struct tbstream_test_io *io = data;
+	ssize_t ret;
+
+	if (!io->buf) {
+		tbstream_release(io->f);
+		complete(&io->done);
+		return 0;
+	}
+	do {
+		if (io->write)
+			ret = tbstream_test_write(io->f, io->buf + io->moved,
+						  io->len - io->moved, false);
+		else
+			ret = tbstream_test_read(io->f, io->buf + io->moved,
+						 io->len - io->moved, false);
+		if (ret > 0)
+			io->moved += ret;
+	} while (io->all && ret > 0 && io->moved < io->len);
+	io->ret = ret;
+	complete(&io->done);
+	return 0;
+}
+
+static void tbstream_test_io_stop(void *data)
+{
+	struct tbstream_test_io *io = data;
+
+	/* kthread_stop() makes a blocked call return -ERESTARTSYS */
+	kthread_stop(io->task);
+	put_task_struct(io->task);
+}
+
+static struct tbstream_test_io *
+tbstream_test_io_start(struct kunit *test, struct tbstream_file *f,
+		       bool write, void *buf, size_t len, bool all)
+{
+	struct tbstream_test_io *io;
+
+	io = kunit_kzalloc(test, sizeof(*io), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, io);
+	io->f = f;
+	io->buf = buf;
+	io->len = len;
+	io->write = write;
+	io->all = all;
+	init_completion(&io->done);
+	io->task = kthread_create(tbstream_test_io_fn, io, "tbstream_test");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(io->task));
+	get_task_struct(io->task);
+	wake_up_process(io->task);
+	tbstream_test_defer(test, tbstream_test_io_stop, io);
+	return io;
+}
+
+/* Close @f in a kthread: the last close may wait for the peer */
+static struct tbstream_test_io *
+tbstream_test_close_start(struct kunit *test, struct tbstream_file *f)
+{
+	kunit_remove_action(test, tbstream_test_release, f);
+	return tbstream_test_io_start(test, f, false, NULL, 0, false);
+}
+
+static bool tbstream_test_io_wait(struct tbstream_test_io *io)
+{
+	return wait_for_completion_timeout(&io->done,
+			msecs_to_jiffies(TBSTREAM_TEST_TIMEOUT_MS));
+}
+
+/* Give a kthread time to block, and check that it did */
+static void tbstream_test_expect_blocked(struct kunit *test,
+					 struct tbstream_test_io *io)
+{
+	msleep(100);
+	KUNIT_EXPECT_FALSE(test, completion_done(&io->done));
+}
+
+/* thunderbolt_stream_property */
 
 static void tbstream_test_expect_immediate(struct kunit *test,
 					   struct tb_property_dir *dir,
@@ -33,8 +667,7 @@ static void tbstream_test_service_dir(struct kunit *test)
 
 	dir = tbstream_create_dir();
 	KUNIT_ASSERT_NOT_NULL(test, dir);
-	KUNIT_ASSERT_EQ(test, 0, kunit_add_action_or_reset(test,
-				tbstream_test_free_dir, dir));
+	tbstream_test_defer(test, tbstream_test_free_dir, dir);
 
 	KUNIT_ASSERT_NOT_NULL(test, dir->uuid);
 	KUNIT_EXPECT_TRUE(test, uuid_equal(dir->uuid, &uuid));
@@ -54,4 +687,1519 @@ static struct kunit_suite tbstream_property_suite = {
 	.test_cases = tbstream_property_cases,
 };
 
-kunit_test_suites(&tbstream_property_suite);
+/* thunderbolt_stream_configfs */
+
+/**
+ * struct tbstream_test_store_case - What writing an attribute gives
+ * @attr: Attribute name
+ * @input: What is written
+ * @err: Expected error, 0 for success
+ * @shown: What show() gives afterwards
+ * @desc: Case name
+ */
+struct tbstream_test_store_case {
+	const char *attr;
+	const char *input;
+	int err;
+	const char *shown;
+	const char *desc;
+};
+
+/* Detached: HopIDs are only checked against the ABI's range */
+static const struct tbstream_test_store_case tbstream_test_store_cases[] = {
+	{ "ring_size", "31", -EINVAL, "256\n", "ring_size 31" },
+	{ "ring_size", "32", 0, "32\n", "ring_size 32" },
+	{ "ring_size", "4096", 0, "4096\n", "ring_size 4096" },
+	{ "ring_size", "4097", -EINVAL, "256\n", "ring_size 4097" },
+	{ "ring_size", "0", -EINVAL, "256\n", "ring_size 0" },
+	{ "ring_size", "", -EINVAL, "256\n", "ring_size empty" },
+	{ "ring_size", "abc", -EINVAL, "256\n", "ring_size abc" },
+	{ "ring_size", "-1", -EINVAL, "256\n", "ring_size -1" },
+	{ "ring_size", "0x20", 0, "32\n", "ring_size 0x20" },
+	{ "ring_size", "040", 0, "32\n", "ring_size octal 040" },
+	{ "ring_size", "64\n", 0, "64\n", "ring_size 64 newline" },
+	{ "ring_size", " 64", -EINVAL, "256\n", "ring_size leading space" },
+	{ "ring_size", "64 64", -EINVAL, "256\n", "ring_size two values" },
+	{ "ring_size", "4294967296", -ERANGE, "256\n", "ring_size 2^32" },
+	{ "ring_size", "99999999999999999999", -ERANGE, "256\n",
+	  "ring_size huge" },
+	{ "throttling", "0", 0, "0\n", "throttling 0" },
+	{ "throttling", "256", 0, "256\n", "throttling 256" },
+	{ "throttling", "16776960", 0, "16776960\n", "throttling max" },
+	{ "throttling", "16776961", -EINVAL, "8192\n", "throttling max+1" },
+	{ "throttling", "4294967295", -EINVAL, "8192\n",
+	  "throttling 2^32-1" },
+	{ "throttling", "4294967296", -ERANGE, "8192\n", "throttling 2^32" },
+	{ "throttling", "-1", -EINVAL, "8192\n", "throttling -1" },
+	{ "throttling", "", -EINVAL, "8192\n", "throttling empty" },
+	{ "throttling", "0x100", 0, "256\n", "throttling 0x100" },
+	{ "busy_poll", "1", 0, "1\n", "busy_poll 1" },
+	{ "busy_poll", "y", 0, "1\n", "busy_poll y" },
+	{ "busy_poll", "Y", 0, "1\n", "busy_poll Y" },
+	{ "busy_poll", "on", 0, "1\n", "busy_poll on" },
+	{ "busy_poll", "1\n", 0, "1\n", "busy_poll 1 newline" },
+	{ "busy_poll", "0", 0, "0\n", "busy_poll 0" },
+	{ "busy_poll", "n", 0, "0\n", "busy_poll n" },
+	{ "busy_poll", "off", 0, "0\n", "busy_poll off" },
+	{ "busy_poll", "2", -EINVAL, "0\n", "busy_poll 2" },
+	{ "busy_poll", "x", -EINVAL, "0\n", "busy_poll x" },
+	{ "busy_poll", "", -EINVAL, "0\n", "busy_poll empty" },
+	{ "in_hopid", "-1", 0, "-1\n", "in_hopid -1" },
+	{ "in_hopid", "0", 0, "0\n", "in_hopid 0" },
+	{ "in_hopid", "8", 0, "8\n", "in_hopid 8" },
+	{ "in_hopid", "7", -EINVAL, "0\n", "in_hopid 7" },
+	{ "in_hopid", "1", -EINVAL, "0\n", "in_hopid 1" },
+	{ "in_hopid", "-2", -EINVAL, "0\n", "in_hopid -2" },
+	{ "in_hopid", "2047", 0, "2047\n", "in_hopid 2047" },
+	{ "in_hopid", "2048", -EINVAL, "0\n", "in_hopid 2048" },
+	{ "in_hopid", "0x10", 0, "16\n", "in_hopid 0x10" },
+	{ "in_hopid", "abc", -EINVAL, "0\n", "in_hopid abc" },
+	{ "in_hopid", "", -EINVAL, "0\n", "in_hopid empty" },
+	{ "in_hopid", "2147483648", -ERANGE, "0\n", "in_hopid 2^31" },
+	{ "out_hopid", "-1", 0, "-1\n", "out_hopid -1" },
+	{ "out_hopid", "8", 0, "8\n", "out_hopid 8" },
+	{ "out_hopid", "7", -EINVAL, "0\n", "out_hopid 7" },
+	{ "out_hopid", "2047", 0, "2047\n", "out_hopid 2047" },
+	{ "out_hopid", "2048", -EINVAL, "0\n", "out_hopid 2048" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(tbstream_test_store, tbstream_test_store_cases, desc);
+
+static void tbstream_test_configfs_store(struct kunit *test)
+{
+	const struct tbstream_test_store_case *c = test->param_value;
+	struct tbstream_test *t = test->priv;
+	struct tbstream *s;
+	ssize_t ret;
+
+	tbstream_sim_cable_unplug(t->cable);
+	s = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+
+	ret = tbstream_test_store(test, s, c->attr, c->input);
+	KUNIT_EXPECT_EQ(test, ret, c->err ?: (ssize_t)strlen(c->input));
+	KUNIT_EXPECT_STREQ(test, tbstream_test_show(test, s, c->attr),
+			   c->shown);
+}
+
+/**
+ * struct tbstream_test_hopid_case - Writing a HopID of an attached stream
+ * @attr: in_hopid or out_hopid
+ * @input: What is written
+ * @err: Expected error, 0 for success
+ * @hopid: HopID shown afterwards
+ * @desc: Case name
+ */
+struct tbstream_test_hopid_case {
+	const char *attr;
+	const char *input;
+	int err;
+	int hopid;
+	const char *desc;
+};
+
+/* The simulated hosts have HopIDs 8 to 63; automatic ones start at 9 */
+static const struct tbstream_test_hopid_case tbstream_test_hopid_cases[] = {
+	{ "in_hopid", "-1", 0, 9, "in_hopid -1" },
+	{ "in_hopid", "0", 0, 0, "in_hopid 0" },
+	{ "in_hopid", "8", 0, 8, "in_hopid 8" },
+	{ "in_hopid", "63", 0, 63, "in_hopid 63" },
+	{ "in_hopid", "64", -EINVAL, 0, "in_hopid 64" },
+	{ "in_hopid", "7", -EINVAL, 0, "in_hopid 7" },
+	{ "in_hopid", "2047", -EINVAL, 0, "in_hopid 2047" },
+	{ "in_hopid", "2048", -EINVAL, 0, "in_hopid 2048" },
+	{ "out_hopid", "-1", 0, 9, "out_hopid -1" },
+	{ "out_hopid", "8", 0, 8, "out_hopid 8" },
+	{ "out_hopid", "63", 0, 63, "out_hopid 63" },
+	{ "out_hopid", "64", -EINVAL, 0, "out_hopid 64" },
+	{ "out_hopid", "7", -EINVAL, 0, "out_hopid 7" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(tbstream_test_hopid, tbstream_test_hopid_cases, desc);
+
+static void tbstream_test_configfs_hopid_attached(struct kunit *test)
+{
+	const struct tbstream_test_hopid_case *c = test->param_value;
+	struct tbstream *s;
+	ssize_t ret;
+
+	s = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	KUNIT_ASSERT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
+
+	ret = tbstream_test_store(test, s, c->attr, c->input);
+	KUNIT_EXPECT_EQ(test, ret, c->err ?: (ssize_t)strlen(c->input));
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, s, c->attr),
+			c->hopid);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A),
+			c->hopid ? 1U : 0U);
+}
+
+/* Every writable attribute, with a valid value other than its default */
+static const char * const tbstream_test_rw_attrs[][2] = {
+	{ "in_hopid", "20" },
+	{ "out_hopid", "21" },
+	{ "ring_size", "64" },
+	{ "throttling", "0" },
+	{ "busy_poll", "1" },
+};
+
+static void tbstream_test_configfs_store_twice(struct kunit *test)
+{
+	struct tbstream *s;
+	unsigned int i;
+
+	s = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	for (i = 0; i < ARRAY_SIZE(tbstream_test_rw_attrs); i++) {
+		const char *attr = tbstream_test_rw_attrs[i][0];
+		const char *value = tbstream_test_rw_attrs[i][1];
+		char want[16];
+
+		tbstream_test_set(test, s, attr, value);
+		tbstream_test_set(test, s, attr, value);
+		snprintf(want, sizeof(want), "%s\n", value);
+		KUNIT_EXPECT_STREQ(test, tbstream_test_show(test, s, attr),
+				   want);
+	}
+	/* Exactly one HopID held per direction, not two */
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 2);
+}
+
+/**
+ * struct tbstream_test_busy_case - Writing an attribute while open
+ * @attr: Attribute
+ * @other: A valid value other than the current one
+ * @desc: Case name
+ */
+struct tbstream_test_busy_case {
+	const char *attr;
+	const char *other;
+	const char *desc;
+};
+
+static const struct tbstream_test_busy_case tbstream_test_busy_cases[] = {
+	{ "ring_size", "64", "ring_size" },
+	{ "throttling", "0", "throttling" },
+	{ "busy_poll", "1", "busy_poll" },
+	{ "in_hopid", "20", "in_hopid exact" },
+	{ "in_hopid", "0", "in_hopid release" },
+	{ "out_hopid", "20", "out_hopid exact" },
+	{ "out_hopid", "0", "out_hopid release" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(tbstream_test_busy, tbstream_test_busy_cases, desc);
+
+static void tbstream_test_configfs_busy(struct kunit *test)
+{
+	const struct tbstream_test_busy_case *c = test->param_value;
+	const char *before;
+	struct tbstream *s;
+
+	s = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	tbstream_test_set(test, s, "in_hopid", "-1");
+	tbstream_test_set(test, s, "out_hopid", "-1");
+	before = tbstream_test_show(test, s, c->attr);
+	tbstream_test_open(test, s, true);
+
+	KUNIT_EXPECT_EQ(test, tbstream_test_store(test, s, c->attr, c->other),
+			-EBUSY);
+	KUNIT_EXPECT_STREQ(test, tbstream_test_show(test, s, c->attr), before);
+	/* What show() gives is the current value: writing it back is fine */
+	KUNIT_EXPECT_EQ(test, tbstream_test_store(test, s, c->attr, before),
+			(ssize_t)strlen(before));
+	KUNIT_EXPECT_STREQ(test, tbstream_test_show(test, s, c->attr), before);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 2);
+}
+
+/* A file opened while detached makes the settings busy too */
+static void tbstream_test_configfs_busy_detached(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream *s;
+
+	s = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	tbstream_sim_cable_unplug(t->cable);
+	tbstream_test_open(test, s, false);
+	KUNIT_EXPECT_EQ(test, tbstream_test_store(test, s, "ring_size", "64"),
+			-EBUSY);
+	KUNIT_EXPECT_EQ(test, tbstream_test_store(test, s, "in_hopid", "-1"),
+			-EBUSY);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, s, "ring_size"),
+			TBSTREAM_RING_SIZE_DEFAULT);
+}
+
+static void tbstream_test_configfs_defaults(struct kunit *test)
+{
+	struct tbstream *s;
+
+	s = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, s, "index"),
+			s->index);
+	KUNIT_EXPECT_STREQ(test, tbstream_test_show(test, s, "in_hopid"),
+			   "0\n");
+	KUNIT_EXPECT_STREQ(test, tbstream_test_show(test, s, "out_hopid"),
+			   "0\n");
+	KUNIT_EXPECT_STREQ(test, tbstream_test_show(test, s, "ring_size"),
+			   "256\n");
+	KUNIT_EXPECT_STREQ(test, tbstream_test_show(test, s, "throttling"),
+			   "8192\n");
+	KUNIT_EXPECT_STREQ(test, tbstream_test_show(test, s, "busy_poll"),
+			   "0\n");
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
+}
+
+static void tbstream_test_configfs_attr_list(struct kunit *test)
+{
+	static const char * const names[] = {
+		"index", "in_hopid", "out_hopid", "ring_size", "throttling",
+		"busy_poll",
+	};
+	struct configfs_attribute **attr;
+	struct tbstream *s;
+	unsigned int i, n = 0;
+
+	s = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	for (attr = s->item.ci_type->ct_attrs; *attr; attr++) {
+		n++;
+		KUNIT_EXPECT_NOT_NULL_MSG(test, (*attr)->show, "%s",
+					  (*attr)->ca_name);
+	}
+	KUNIT_EXPECT_EQ(test, n, ARRAY_SIZE(names));
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		tbstream_test_attr(test, s, names[i]);
+}
+
+static void tbstream_test_configfs_index(struct kunit *test)
+{
+	struct configfs_attribute *attr;
+	struct tbstream *s1, *s2;
+	char name[16];
+
+	s1 = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	s2 = tbstream_test_mkdir(test, TBSTREAM_SIM_B, "x");
+
+	attr = tbstream_test_attr(test, s1, "index");
+	KUNIT_EXPECT_NULL(test, attr->store);
+	KUNIT_EXPECT_EQ(test, attr->ca_mode, 0444);
+
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, s1, "index"),
+			s1->index);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, s2, "index"),
+			s2->index);
+	KUNIT_EXPECT_NE(test, s1->index, s2->index);
+	snprintf(name, sizeof(name), "tbstream%d", s1->index);
+	KUNIT_EXPECT_STREQ(test, s1->misc.name, name);
+}
+
+static void tbstream_test_configfs_name(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct config_group *group = &t->svc[TBSTREAM_SIM_A]->group;
+	const struct configfs_group_operations *ops =
+		tbstream_service_type.ct_group_ops;
+	struct config_item *item;
+
+	KUNIT_ASSERT_NOT_NULL(test, ops);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ops->make_item(group, "toolongname")),
+			-ENAMETOOLONG);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(ops->make_item(group, "123456789")),
+			-ENAMETOOLONG);
+
+	/* Eight characters are fine; drop_item() is rmdir */
+	item = ops->make_item(group, "12345678");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, item);
+	KUNIT_EXPECT_STREQ(test, config_item_name(item), "12345678");
+	KUNIT_EXPECT_STREQ(test, container_of(item, struct tbstream, item)->name,
+			   "12345678");
+	ops->drop_item(group, item);
+}
+
+static struct kunit_case tbstream_configfs_cases[] = {
+	KUNIT_CASE_PARAM(tbstream_test_configfs_store,
+			 tbstream_test_store_gen_params),
+	KUNIT_CASE_PARAM(tbstream_test_configfs_hopid_attached,
+			 tbstream_test_hopid_gen_params),
+	KUNIT_CASE_PARAM(tbstream_test_configfs_busy,
+			 tbstream_test_busy_gen_params),
+	KUNIT_CASE(tbstream_test_configfs_store_twice),
+	KUNIT_CASE(tbstream_test_configfs_busy_detached),
+	KUNIT_CASE(tbstream_test_configfs_defaults),
+	KUNIT_CASE(tbstream_test_configfs_attr_list),
+	KUNIT_CASE(tbstream_test_configfs_index),
+	KUNIT_CASE(tbstream_test_configfs_name),
+	{ }
+};
+
+static struct kunit_suite tbstream_configfs_suite = {
+	.name = "thunderbolt_stream_configfs",
+	.init = tbstream_test_init,
+	.test_cases = tbstream_configfs_cases,
+};
+
+/* thunderbolt_stream_hopid */
+
+/* Host A's stream exists before host B's asks for HopIDs */
+static void tbstream_test_hopid_receiver_first(struct kunit *test)
+{
+	struct tbstream *a, *b, *other;
+	int in, out;
+
+	/* Shift host B's in HopIDs so that a swap would show */
+	other = tbstream_test_mkdir(test, TBSTREAM_SIM_B, "other");
+	tbstream_test_set(test, other, "in_hopid", "-1");
+
+	a = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	b = tbstream_test_mkdir(test, TBSTREAM_SIM_B, "x");
+	tbstream_test_set(test, b, "in_hopid", "-1");
+	tbstream_test_set(test, b, "out_hopid", "-1");
+	in = tbstream_test_show_int(test, b, "in_hopid");
+	out = tbstream_test_show_int(test, b, "out_hopid");
+	KUNIT_EXPECT_EQ(test, in, 10);
+	KUNIT_EXPECT_EQ(test, out, 9);
+
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
+			out);
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
+			in);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, a, "in_hopid"),
+			out);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, a, "out_hopid"),
+			in);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 2);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 3);
+}
+
+/* Host A's stream is made after host B's advertised: inherits at mkdir */
+static void tbstream_test_hopid_inherit_at_mkdir(struct kunit *test)
+{
+	struct tbstream *a, *b;
+
+	b = tbstream_test_mkdir(test, TBSTREAM_SIM_B, "x");
+	tbstream_test_set(test, b, "in_hopid", "30");
+	tbstream_test_set(test, b, "out_hopid", "40");
+	a = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, 40),
+			40);
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, 30),
+			30);
+	/* Inherited HopIDs are not settings */
+	KUNIT_EXPECT_EQ(test, a->hop[TBSTREAM_IN].req, TBSTREAM_HOPID_NONE);
+	KUNIT_EXPECT_EQ(test, a->hop[TBSTREAM_OUT].req, TBSTREAM_HOPID_NONE);
+}
+
+/* A stream that is not open follows the peer's new HopIDs */
+static void tbstream_test_hopid_inherit_follows(struct kunit *test)
+{
+	struct tbstream *a, *b;
+
+	tbstream_test_pair(test, "x", 0, &a, &b);
+	tbstream_test_set(test, b, "in_hopid", "33");
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, 33),
+			33);
+	tbstream_test_set(test, b, "out_hopid", "0");
+	/* Host B withdrew the stream: host A drops what it inherited */
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, 0), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, 0), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 1);
+}
+
+static void tbstream_test_hopid_taken(struct kunit *test)
+{
+	struct tbstream *x, *y;
+
+	x = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	y = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "y");
+	tbstream_test_set(test, x, "in_hopid", "20");
+	tbstream_test_set(test, y, "in_hopid", "-1");
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, y, "in_hopid"), 9);
+
+	/* Transactional: the HopID held before is kept */
+	KUNIT_EXPECT_EQ(test, tbstream_test_store(test, y, "in_hopid", "20"),
+			-EBUSY);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, y, "in_hopid"), 9);
+	KUNIT_EXPECT_EQ(test, y->hop[TBSTREAM_IN].req, TBSTREAM_HOPID_AUTO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 2);
+
+	/* The other direction has its own HopID space */
+	tbstream_test_set(test, y, "out_hopid", "20");
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 3);
+
+	/* Writing one's own exact HopID again is no change */
+	tbstream_test_set(test, x, "in_hopid", "20");
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, x, "in_hopid"), 20);
+	/* Nor is writing the HopID an automatic request got */
+	tbstream_test_set(test, y, "in_hopid", "9");
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, y, "in_hopid"), 9);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 3);
+}
+
+static void tbstream_test_hopid_auto_skips_8(struct kunit *test)
+{
+	struct tbstream *x, *y, *z;
+
+	x = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	y = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "y");
+	z = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "z");
+	tbstream_test_set(test, x, "in_hopid", "9");
+	tbstream_test_set(test, y, "in_hopid", "-1");
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, y, "in_hopid"), 10);
+	/* 8 is still free for whoever asks for it exactly */
+	tbstream_test_set(test, z, "in_hopid", "8");
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, z, "in_hopid"), 8);
+}
+
+static void tbstream_test_hopid_release(struct kunit *test)
+{
+	struct tbstream *x, *y;
+
+	x = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	tbstream_test_set(test, x, "in_hopid", "-1");
+	tbstream_test_set(test, x, "out_hopid", "-1");
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 2);
+	tbstream_test_set(test, x, "in_hopid", "0");
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, x, "in_hopid"), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 1);
+
+	/* Released for real: somebody else gets it */
+	y = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "y");
+	tbstream_test_set(test, y, "in_hopid", "9");
+	/* Changing an automatic HopID to an exact one frees the old one */
+	tbstream_test_set(test, x, "out_hopid", "30");
+	tbstream_test_set(test, y, "out_hopid", "9");
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 3);
+}
+
+static void tbstream_test_hopid_unplug_replug(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream *a, *b;
+	int in, out;
+
+	tbstream_test_pair(test, "x", 0, &a, &b);
+	in = tbstream_get_hopid(b, TBSTREAM_IN);
+	out = tbstream_get_hopid(b, TBSTREAM_OUT);
+
+	tbstream_sim_cable_unplug(t->cable);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 0);
+	/* The settings stay; what was only inherited does not */
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, b, "in_hopid"), -1);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, b, "out_hopid"),
+			-1);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, a, "in_hopid"), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, a, "out_hopid"), 0);
+
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, b, "in_hopid"), in);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, b, "out_hopid"),
+			out);
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
+			out);
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
+			in);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 2);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 2);
+
+	/* Twice, to catch HopIDs released twice or not at all */
+	tbstream_sim_cable_unplug(t->cable);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
+			out);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 2);
+}
+
+/* Settings made while detached are applied at attach */
+static void tbstream_test_hopid_set_detached(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream *x;
+
+	x = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	tbstream_sim_cable_unplug(t->cable);
+	tbstream_test_set(test, x, "in_hopid", "25");
+	tbstream_test_set(test, x, "out_hopid", "-1");
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, x, "in_hopid"), 25);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, x, "out_hopid"), 9);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 2);
+}
+
+static void tbstream_test_hopid_rmdir(struct kunit *test)
+{
+	struct tbstream *a, *b, *c;
+
+	tbstream_test_pair(test, "x", 0, &a, &b);
+	c = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "c");
+	tbstream_test_set(test, c, "in_hopid", "-1");
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 3);
+
+	/* Host B's rmdir withdraws the stream: host A drops its HopIDs */
+	kunit_release_action(test, tbstream_test_rmdir, b);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, 0), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 1);
+
+	kunit_release_action(test, tbstream_test_rmdir, c);
+	kunit_release_action(test, tbstream_test_rmdir, a);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
+}
+
+static struct kunit_case tbstream_hopid_cases[] = {
+	KUNIT_CASE(tbstream_test_hopid_receiver_first),
+	KUNIT_CASE(tbstream_test_hopid_inherit_at_mkdir),
+	KUNIT_CASE(tbstream_test_hopid_inherit_follows),
+	KUNIT_CASE(tbstream_test_hopid_taken),
+	KUNIT_CASE(tbstream_test_hopid_auto_skips_8),
+	KUNIT_CASE(tbstream_test_hopid_release),
+	KUNIT_CASE(tbstream_test_hopid_unplug_replug),
+	KUNIT_CASE(tbstream_test_hopid_set_detached),
+	KUNIT_CASE(tbstream_test_hopid_rmdir),
+	{ }
+};
+
+static struct kunit_suite tbstream_hopid_suite = {
+	.name = "thunderbolt_stream_hopid",
+	.init = tbstream_test_init,
+	.test_cases = tbstream_hopid_cases,
+};
+
+/* thunderbolt_stream_data */
+
+/**
+ * struct tbstream_test_data_case - One transfer
+ * @len: Bytes written, in one write() call per attempt
+ * @rsize: Bytes per read() call
+ * @desc: Case name
+ */
+struct tbstream_test_data_case {
+	size_t len;
+	size_t rsize;
+	const char *desc;
+};
+
+#define TBSTREAM_TEST_RING_BYTES	(TBSTREAM_TEST_FRAMES * TBSTREAM_TEST_FSZ)
+
+static const struct tbstream_test_data_case tbstream_test_data_cases[] = {
+	{ 1, 1, "1 byte" },
+	{ 100, 1, "100 bytes, 1 at a time" },
+	{ 4095, 100, "4095 bytes, 100 at a time" },
+	{ 4096, 4096, "4096 bytes" },
+	{ 4096, 1, "4096 bytes, 1 at a time" },
+	{ 4097, 4096, "4097 bytes" },
+	{ 4097, 1, "4097 bytes, 1 at a time" },
+	{ 3 * 4096 + 5, 100, "3 frames + 5, 100 at a time" },
+	{ 3 * 4096 + 5, 65536, "3 frames + 5, 64K at a time" },
+	{ TBSTREAM_TEST_RING_BYTES, 65536, "one ring" },
+	{ TBSTREAM_TEST_RING_BYTES + 1, 4096, "one ring + 1" },
+	{ TBSTREAM_TEST_RING * 4096, 4096, "ring_size frames" },
+	{ 2 * TBSTREAM_TEST_RING * 4096 + 7, 100, "two rings + 7" },
+	{ 6 * TBSTREAM_TEST_RING * 4096, 65536, "six rings" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(tbstream_test_data, tbstream_test_data_cases, desc);
+
+static void tbstream_test_data_sizes(struct kunit *test)
+{
+	const struct tbstream_test_data_case *c = test->param_value;
+	struct tbstream_test_flow fl;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	fa = tbstream_test_open(test, a, true);
+	fb = tbstream_test_open(test, b, true);
+
+	tbstream_test_flow_init(test, &fl, fa, fb, c->len, c->len);
+	fl.rsize = c->rsize;
+	tbstream_test_run(test, &fl, 1);
+
+	/* Full frames but the last: one write() call per attempt */
+	KUNIT_EXPECT_EQ(test, a->stats.tx_bytes, (u64)c->len);
+	KUNIT_EXPECT_EQ(test, a->stats.tx_frames,
+			(u64)DIV_ROUND_UP(c->len, TBSTREAM_TEST_FSZ));
+	KUNIT_EXPECT_EQ(test, b->stats.rx_bytes, (u64)c->len);
+	KUNIT_EXPECT_EQ(test, b->stats.rx_frames,
+			(u64)DIV_ROUND_UP(c->len, TBSTREAM_TEST_FSZ));
+	KUNIT_EXPECT_EQ(test, b->stats.rx_errors, 0);
+	/* Nothing more to read */
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, fl.dst, 1, true),
+			-EAGAIN);
+}
+
+/* Writes and reads of nothing move nothing */
+static void tbstream_test_data_zero(struct kunit *test)
+{
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 buf[4] = { 1, 2, 3, 4 };
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	fa = tbstream_test_open(test, a, true);
+	fb = tbstream_test_open(test, b, true);
+
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 0, true), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 0, false), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 0, true), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 0, false), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 1, true), 1);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, buf + 1, 3), 1);
+	KUNIT_EXPECT_EQ(test, buf[1], 1);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 4, true), -EAGAIN);
+	KUNIT_EXPECT_EQ(test, a->stats.tx_frames, 1);
+}
+
+/* Many small writes: bytes are a stream, write boundaries do not matter */
+static void tbstream_test_data_small_writes(struct kunit *test)
+{
+	struct tbstream_test_flow fl;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	fa = tbstream_test_open(test, a, true);
+	fb = tbstream_test_open(test, b, true);
+
+	tbstream_test_flow_init(test, &fl, fa, fb, 3 * TBSTREAM_TEST_RING_BYTES,
+				7);
+	fl.wsize = 1000;
+	fl.rsize = 3000;
+	tbstream_test_run(test, &fl, 1);
+}
+
+static void tbstream_test_data_both_ways(struct kunit *test)
+{
+	struct tbstream_test_flow fl[2];
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	fa = tbstream_test_open(test, a, true);
+	fb = tbstream_test_open(test, b, true);
+
+	tbstream_test_flow_init(test, &fl[0], fa, fb,
+				5 * TBSTREAM_TEST_RING_BYTES + 123, 1);
+	tbstream_test_flow_init(test, &fl[1], fb, fa,
+				4 * TBSTREAM_TEST_RING_BYTES + 4095, 2);
+	fl[0].rsize = 4096;
+	fl[1].rsize = 100;
+	tbstream_test_run(test, fl, ARRAY_SIZE(fl));
+}
+
+/* Two streams on one cable do not mix their bytes */
+static void tbstream_test_data_two_streams(struct kunit *test)
+{
+	struct tbstream_file *fa1, *fb1, *fa2, *fb2;
+	struct tbstream_test_flow fl[2];
+	struct tbstream *a1, *b1, *a2, *b2;
+
+	tbstream_test_pair(test, "one", TBSTREAM_TEST_RING, &a1, &b1);
+	tbstream_test_pair(test, "two", TBSTREAM_TEST_RING, &a2, &b2);
+	fa1 = tbstream_test_open(test, a1, true);
+	fb1 = tbstream_test_open(test, b1, true);
+	fa2 = tbstream_test_open(test, a2, true);
+	fb2 = tbstream_test_open(test, b2, true);
+
+	tbstream_test_flow_init(test, &fl[0], fa1, fb1,
+				2 * TBSTREAM_TEST_RING_BYTES + 1, 3);
+	tbstream_test_flow_init(test, &fl[1], fa2, fb2,
+				2 * TBSTREAM_TEST_RING_BYTES + 2, 4);
+	tbstream_test_run(test, fl, ARRAY_SIZE(fl));
+}
+
+/* Blocking calls in two kthreads: the interrupts must wake them */
+static void tbstream_test_data_blocking(struct kunit *test)
+{
+	const size_t len = 4 * TBSTREAM_TEST_RING_BYTES + 999;
+	struct tbstream_test_io *wio, *rio;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	fa = tbstream_test_open(test, a, false);
+	fb = tbstream_test_open(test, b, false);
+	src = tbstream_test_pattern(test, len, 5);
+	dst = tbstream_test_alloc(test, len);
+
+	rio = tbstream_test_io_start(test, fb, false, dst, len, true);
+	wio = tbstream_test_io_start(test, fa, true, src, len, true);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(wio));
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(rio));
+	KUNIT_EXPECT_EQ(test, wio->moved, len);
+	KUNIT_EXPECT_EQ(test, rio->moved, len);
+	tbstream_test_expect_bytes(test, dst, src, len);
+	KUNIT_EXPECT_GT(test, atomic64_read(&a->stats.irqs), 0);
+}
+
+/* The same with busy_poll: nobody sleeps, nobody arms interrupts */
+static void tbstream_test_data_busy_poll(struct kunit *test)
+{
+	const size_t len = 2 * TBSTREAM_TEST_RING_BYTES + 17;
+	struct tbstream_test_io *wio, *rio;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_set(test, a, "busy_poll", "1");
+	tbstream_test_set(test, b, "busy_poll", "1");
+	fa = tbstream_test_open(test, a, false);
+	fb = tbstream_test_open(test, b, false);
+	src = tbstream_test_pattern(test, len, 6);
+	dst = tbstream_test_alloc(test, len);
+
+	rio = tbstream_test_io_start(test, fb, false, dst, len, true);
+	wio = tbstream_test_io_start(test, fa, true, src, len, true);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(wio));
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(rio));
+	KUNIT_EXPECT_EQ(test, rio->moved, len);
+	tbstream_test_expect_bytes(test, dst, src, len);
+	KUNIT_EXPECT_EQ(test, a->stats.writer_wakeups, 0);
+	KUNIT_EXPECT_EQ(test, b->stats.reader_wakeups, 0);
+}
+
+static struct kunit_case tbstream_data_cases[] = {
+	KUNIT_CASE_PARAM(tbstream_test_data_sizes,
+			 tbstream_test_data_gen_params),
+	KUNIT_CASE(tbstream_test_data_zero),
+	KUNIT_CASE(tbstream_test_data_small_writes),
+	KUNIT_CASE(tbstream_test_data_both_ways),
+	KUNIT_CASE(tbstream_test_data_two_streams),
+	KUNIT_CASE(tbstream_test_data_blocking),
+	KUNIT_CASE(tbstream_test_data_busy_poll),
+	{ }
+};
+
+static struct kunit_suite tbstream_data_suite = {
+	.name = "thunderbolt_stream_data",
+	.init = tbstream_test_init,
+	.test_cases = tbstream_data_cases,
+};
+
+/* thunderbolt_stream_close */
+
+/*
+ * Write one frame at a time until the writes give -EAGAIN and keep giving
+ * it while the cable has time to move frames. Returns the bytes accepted.
+ */
+static size_t tbstream_test_fill_credits(struct kunit *test,
+					 struct tbstream_file *f,
+					 const u8 *src, size_t len)
+{
+	size_t done = 0, last = 0;
+	unsigned int quiet = 0;
+	ssize_t ret;
+
+	while (quiet < 5 && done < len) {
+		ret = tbstream_test_write(f, src + done,
+					  min_t(size_t, TBSTREAM_TEST_FSZ,
+						len - done), true);
+		if (ret == -EAGAIN) {
+			msleep(20);
+			quiet = done == last ? quiet + 1 : 0;
+			last = done;
+			continue;
+		}
+		KUNIT_ASSERT_GT(test, ret, 0);
+		done += ret;
+	}
+	return done;
+}
+
+/* Open both ends and start host B's rings, so that frames can land */
+static void tbstream_test_open_pair(struct kunit *test, struct tbstream *a,
+				    struct tbstream *b,
+				    struct tbstream_file **fa,
+				    struct tbstream_file **fb)
+{
+	u8 byte;
+
+	*fa = tbstream_test_open(test, a, true);
+	*fb = tbstream_test_open(test, b, true);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read(*fb, &byte, 1, true),
+			-EAGAIN);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read(*fa, &byte, 1, true),
+			-EAGAIN);
+}
+
+static void tbstream_test_close_eof(struct kunit *test)
+{
+	const size_t len = 5000;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+	__poll_t mask;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, len, 8);
+	dst = tbstream_test_alloc(test, len + 1);
+
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, len, true),
+			(ssize_t)len);
+	/* The last close drains what was accepted, then sends CLOSE */
+	tbstream_test_close(test, fa);
+
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, len), len);
+	tbstream_test_expect_bytes(test, dst, src, len);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, len, true), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 1, true), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, len, false), 0);
+
+	mask = tbstream_poll(fb, NULL, NULL);
+	KUNIT_EXPECT_TRUE(test, mask & EPOLLHUP);
+	KUNIT_EXPECT_FALSE(test, mask & EPOLLERR);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fb, src, 1, true), -EPIPE);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fb, src, 1, false), -EPIPE);
+	/* The CLOSE frame is not data */
+	KUNIT_EXPECT_EQ(test, b->stats.rx_bytes, (u64)len);
+}
+
+/* A blocked reader wakes up at the peer's CLOSE and sees EOF */
+static void tbstream_test_close_wakes_reader(struct kunit *test)
+{
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	u8 *buf;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	buf = tbstream_test_alloc(test, 100);
+
+	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
+	tbstream_test_expect_blocked(test, io);
+	tbstream_test_close(test, fa);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, 0);
+}
+
+/* EOF lasts until the device is opened again; then bytes flow again */
+static void tbstream_test_close_reopen(struct kunit *test)
+{
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, 300, 9);
+	dst = tbstream_test_alloc(test, 300);
+
+	tbstream_test_close(test, fa);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 300), 0);
+	tbstream_test_close(test, fb);
+
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, src, 300, true), 300);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, 300), 300);
+	tbstream_test_expect_bytes(test, dst, src, 300);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fb, src, 300, true), 300);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fa, dst, 300), 300);
+	tbstream_test_expect_bytes(test, dst, src, 300);
+}
+
+/* Only the last of several openers sends CLOSE */
+static void tbstream_test_close_last_opener(struct kunit *test)
+{
+	struct tbstream_file *fa, *fa2, *fb;
+	struct tbstream *a, *b;
+	u8 buf[8];
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	fa2 = tbstream_test_open(test, a, true);
+
+	tbstream_test_close(test, fa);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa2, "abc", 3, true), 3);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, buf, 3), 3);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, "abc", 3), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 1, true), -EAGAIN);
+	tbstream_test_close(test, fa2);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, buf, 1), 0);
+}
+
+/* A writer blocked on credits wakes up when the peer closes */
+static void tbstream_test_close_wakes_writer(struct kunit *test)
+{
+	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	u8 *src;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, len, 19);
+	KUNIT_ASSERT_EQ(test, tbstream_test_fill_credits(test, fa, src, len),
+			2 * TBSTREAM_TEST_RING_BYTES);
+
+	io = tbstream_test_io_start(test, fa, true, src, 4096, false);
+	tbstream_test_expect_blocked(test, io);
+	tbstream_test_close(test, fb);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, -EPIPE);
+	KUNIT_EXPECT_TRUE(test, tbstream_poll(fa, NULL, NULL) & EPOLLHUP);
+}
+
+/*
+ * The last close waits while the reader makes progress: all that was
+ * accepted arrives, then EOF.
+ */
+static void tbstream_test_close_drains_tail(struct kunit *test)
+{
+	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	size_t accepted;
+	u8 *src, *dst;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, len, 20);
+	dst = tbstream_test_alloc(test, len);
+	accepted = tbstream_test_fill_credits(test, fa, src, len);
+	KUNIT_ASSERT_EQ(test, accepted, 2 * TBSTREAM_TEST_RING_BYTES);
+
+	io = tbstream_test_close_start(test, fa);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, accepted),
+			accepted);
+	tbstream_test_expect_bytes(test, dst, src, accepted);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, len), 0);
+	KUNIT_EXPECT_TRUE(test, tbstream_test_io_wait(io));
+}
+
+static struct kunit_case tbstream_close_cases[] = {
+	KUNIT_CASE(tbstream_test_close_wakes_writer),
+	KUNIT_CASE(tbstream_test_close_drains_tail),
+	KUNIT_CASE(tbstream_test_close_eof),
+	KUNIT_CASE(tbstream_test_close_wakes_reader),
+	KUNIT_CASE(tbstream_test_close_reopen),
+	KUNIT_CASE(tbstream_test_close_last_opener),
+	{ }
+};
+
+static struct kunit_suite tbstream_close_suite = {
+	.name = "thunderbolt_stream_close",
+	.init = tbstream_test_init,
+	.test_cases = tbstream_close_cases,
+};
+
+/* thunderbolt_stream_errors */
+
+/**
+ * struct tbstream_test_flag_case - A receive error
+ * @flags: Descriptor flags of the bad frame
+ * @desc: Case name
+ */
+struct tbstream_test_flag_case {
+	u32 flags;
+	const char *desc;
+};
+
+static const struct tbstream_test_flag_case tbstream_test_flag_cases[] = {
+	{ RING_DESC_CRC_ERROR, "CRC error" },
+	{ RING_DESC_BUFFER_OVERRUN, "buffer overrun" },
+	{ RING_DESC_CRC_ERROR | RING_DESC_BUFFER_OVERRUN, "both" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(tbstream_test_flag, tbstream_test_flag_cases, desc);
+
+/*
+ *   frame 1: 100 bytes, good    -> read() returns them
+ *   frame 2: 200 bytes, flagged -> read() returns -EIO, bytes dropped
+ *   frame 3: 300 bytes, good    -> read() returns them
+ */
+static void tbstream_test_errors_rx_flags(struct kunit *test)
+{
+	const struct tbstream_test_flag_case *c = test->param_value;
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, 600, 10);
+	dst = tbstream_test_alloc(test, 600);
+
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, 100, true), 100);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_wait_poll(fb, EPOLLIN) &
+			  EPOLLIN);
+	tbstream_sim_inject_rx_flags(t->cable, TBSTREAM_SIM_B, c->flags);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src + 100, 200, true),
+			200);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src + 300, 300, true),
+			300);
+
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 600), 100);
+	tbstream_test_expect_bytes(test, dst, src, 100);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 600), -EIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 600), 300);
+	tbstream_test_expect_bytes(test, dst, src + 300, 300);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 600, true), -EAGAIN);
+	KUNIT_EXPECT_EQ(test, b->stats.rx_errors, 1);
+}
+
+/* The bad frame comes first: -EIO right away, nothing returned before */
+static void tbstream_test_errors_first_frame(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, 2 * 4096, 11);
+	dst = tbstream_test_alloc(test, 2 * 4096);
+
+	tbstream_sim_inject_rx_flags(t->cable, TBSTREAM_SIM_B,
+				     RING_DESC_CRC_ERROR);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, 2 * 4096, true),
+			2 * 4096);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 1), -EIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, 4096),
+			4096);
+	tbstream_test_expect_bytes(test, dst, src + 4096, 4096);
+}
+
+/* An error in the middle of a partly read stream of frames */
+static void tbstream_test_errors_partial_read(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, 3 * 4096, 12);
+	dst = tbstream_test_alloc(test, 3 * 4096);
+
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, 4096, true), 4096);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_wait_poll(fb, EPOLLIN) &
+			  EPOLLIN);
+	tbstream_sim_inject_rx_flags(t->cable, TBSTREAM_SIM_B,
+				     RING_DESC_BUFFER_OVERRUN);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src + 4096, 2 * 4096,
+						  true), 2 * 4096);
+	/* Half of frame 1, then the rest of it, then the error */
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 2048), 2048);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst + 2048, 8192),
+			2048);
+	tbstream_test_expect_bytes(test, dst, src, 4096);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 8192), -EIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, 4096),
+			4096);
+	tbstream_test_expect_bytes(test, dst, src + 2 * 4096, 4096);
+}
+
+static struct kunit_case tbstream_errors_cases[] = {
+	KUNIT_CASE_PARAM(tbstream_test_errors_rx_flags,
+			 tbstream_test_flag_gen_params),
+	KUNIT_CASE(tbstream_test_errors_first_frame),
+	KUNIT_CASE(tbstream_test_errors_partial_read),
+	{ }
+};
+
+static struct kunit_suite tbstream_errors_suite = {
+	.name = "thunderbolt_stream_errors",
+	.init = tbstream_test_init,
+	.test_cases = tbstream_errors_cases,
+};
+
+/* thunderbolt_stream_backpressure */
+
+/*
+ * A reader that stops: host B's receive ring fills up, then host A's
+ * transmit ring; then writes give -EAGAIN. Nothing is lost.
+ */
+static void tbstream_test_backpressure_reader_stops(struct kunit *test)
+{
+	struct tbstream_test_flow fl;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	size_t accepted;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	tbstream_test_flow_init(test, &fl, fa, fb,
+				4 * TBSTREAM_TEST_RING_BYTES, 13);
+
+	accepted = tbstream_test_fill_credits(test, fa, fl.src, fl.len);
+	/* One ring of frames waits in host B, one in host A */
+	KUNIT_EXPECT_EQ(test, accepted, 2 * TBSTREAM_TEST_RING_BYTES);
+	KUNIT_EXPECT_GT(test, a->stats.credit_stalls, 0);
+	KUNIT_EXPECT_FALSE(test, tbstream_poll(fa, NULL, NULL) & EPOLLOUT);
+	KUNIT_EXPECT_TRUE(test, tbstream_poll(fb, NULL, NULL) & EPOLLIN);
+
+	fl.written = accepted;
+	tbstream_test_run(test, &fl, 1);
+	KUNIT_EXPECT_TRUE(test, tbstream_poll(fa, NULL, NULL) & EPOLLOUT);
+}
+
+/* A stalled cable: only the transmit ring fills */
+static void tbstream_test_backpressure_stall(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_test_flow fl;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	tbstream_test_flow_init(test, &fl, fa, fb,
+				3 * TBSTREAM_TEST_RING_BYTES, 14);
+
+	tbstream_sim_set_stall(t->cable, true);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, fl.src, fl.len, true),
+			TBSTREAM_TEST_RING_BYTES);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, fl.src, 1, true),
+			-EAGAIN);
+	msleep(50);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, fl.dst, 1, true),
+			-EAGAIN);
+	tbstream_sim_set_stall(t->cable, false);
+
+	fl.written = TBSTREAM_TEST_RING_BYTES;
+	tbstream_test_run(test, &fl, 1);
+}
+
+/* A blocked writer resumes when the reader does */
+static void tbstream_test_backpressure_blocked_writer(struct kunit *test)
+{
+	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, len, 15);
+	dst = tbstream_test_alloc(test, len);
+
+	io = tbstream_test_io_start(test, fa, true, src, len, false);
+	tbstream_test_expect_blocked(test, io);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, len), len);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, (ssize_t)len);
+	tbstream_test_expect_bytes(test, dst, src, len);
+}
+
+/* A new ring_size takes effect at the next start of the rings */
+static void tbstream_test_backpressure_ring_size(struct kunit *test)
+{
+	const size_t len = 4 * 63 * TBSTREAM_TEST_FSZ;
+	struct tbstream_test_flow fl;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	tbstream_test_close(test, fa);
+	tbstream_test_close(test, fb);
+	tbstream_test_set(test, a, "ring_size", "64");
+	tbstream_test_set(test, b, "ring_size", "64");
+
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	tbstream_test_flow_init(test, &fl, fa, fb, len, 21);
+	KUNIT_EXPECT_EQ(test, tbstream_test_fill_credits(test, fa, fl.src, len),
+			2 * 63 * TBSTREAM_TEST_FSZ);
+	fl.written = 2 * 63 * TBSTREAM_TEST_FSZ;
+	tbstream_test_run(test, &fl, 1);
+}
+
+static struct kunit_case tbstream_backpressure_cases[] = {
+	KUNIT_CASE(tbstream_test_backpressure_ring_size),
+	KUNIT_CASE(tbstream_test_backpressure_reader_stops),
+	KUNIT_CASE(tbstream_test_backpressure_stall),
+	KUNIT_CASE(tbstream_test_backpressure_blocked_writer),
+	{ }
+};
+
+static struct kunit_suite tbstream_backpressure_suite = {
+	.name = "thunderbolt_stream_backpressure",
+	.init = tbstream_test_init,
+	.test_cases = tbstream_backpressure_cases,
+};
+
+/* thunderbolt_stream_lifetime: unplug, replug, rmdir */
+
+static void tbstream_test_unplug_blocked_read(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	u8 *buf;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	buf = tbstream_test_alloc(test, 100);
+
+	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
+	tbstream_test_expect_blocked(test, io);
+	tbstream_sim_cable_unplug(t->cable);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 1, false), -ENXIO);
+}
+
+static void tbstream_test_unplug_blocked_write(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	size_t accepted;
+	u8 *src;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, 3 * TBSTREAM_TEST_RING_BYTES, 16);
+
+	/* Use up the credits first, so that the blocking write moves nothing */
+	accepted = tbstream_test_fill_credits(test, fa, src,
+					      3 * TBSTREAM_TEST_RING_BYTES);
+	KUNIT_ASSERT_EQ(test, accepted, 2 * TBSTREAM_TEST_RING_BYTES);
+
+	io = tbstream_test_io_start(test, fa, true, src, 4096, false);
+	tbstream_test_expect_blocked(test, io);
+	tbstream_sim_cable_unplug(t->cable);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, src, 1, false), -ENXIO);
+}
+
+static void tbstream_test_unplug_poll(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 buf[4];
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	KUNIT_EXPECT_EQ(test, tbstream_poll(fa, NULL, NULL),
+			EPOLLOUT | EPOLLWRNORM);
+
+	tbstream_sim_cable_unplug(t->cable);
+	KUNIT_EXPECT_EQ(test, tbstream_poll(fa, NULL, NULL),
+			EPOLLHUP | EPOLLERR);
+	KUNIT_EXPECT_EQ(test, tbstream_poll(fb, NULL, NULL),
+			EPOLLHUP | EPOLLERR);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fa, buf, 4, true), -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 4, true), -ENXIO);
+
+	/* Files of the old attachment stay dead after a replug */
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_poll(fa, NULL, NULL),
+			EPOLLHUP | EPOLLERR);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 4, false), -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fb, buf, 4, false), -ENXIO);
+}
+
+/* After a replug, new files work, with the HopIDs applied again */
+static void tbstream_test_unplug_replug_data(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_test_flow fl;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	int in, out;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	in = tbstream_get_hopid(b, TBSTREAM_IN);
+	out = tbstream_get_hopid(b, TBSTREAM_OUT);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	tbstream_sim_cable_unplug(t->cable);
+	tbstream_test_close(test, fa);
+	tbstream_test_close(test, fb);
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
+			out);
+	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
+			in);
+
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	tbstream_test_flow_init(test, &fl, fa, fb,
+				2 * TBSTREAM_TEST_RING_BYTES + 3, 17);
+	tbstream_test_run(test, &fl, 1);
+}
+
+static void tbstream_test_open_detached(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream *a, *b;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_sim_cable_unplug(t->cable);
+	tbstream_test_open_fails(test, a, true, -ENXIO);
+	tbstream_test_open_fails(test, b, true, -ENXIO);
+}
+
+/* A blocking open of a detached stream waits for the next attachment */
+static void tbstream_test_open_detached_blocking(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+	int in, out;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	in = tbstream_get_hopid(b, TBSTREAM_IN);
+	out = tbstream_get_hopid(b, TBSTREAM_OUT);
+	tbstream_sim_cable_unplug(t->cable);
+	fb = tbstream_test_open(test, b, false);
+	src = tbstream_test_pattern(test, 1000, 18);
+	dst = tbstream_test_alloc(test, 1000);
+
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 1, true), -EAGAIN);
+	KUNIT_EXPECT_EQ(test, tbstream_poll(fb, NULL, NULL), 0);
+	io = tbstream_test_io_start(test, fb, false, dst, 1000, true);
+	tbstream_test_expect_blocked(test, io);
+
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
+			out);
+	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
+			in);
+	fa = tbstream_test_open(test, a, true);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, src, 1000, true), 1000);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->moved, 1000);
+	tbstream_test_expect_bytes(test, dst, src, 1000);
+}
+
+static void tbstream_test_open_no_hopids(struct kunit *test)
+{
+	struct tbstream *x;
+
+	x = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	tbstream_test_open_fails(test, x, true, -EINVAL);
+	tbstream_test_open_fails(test, x, false, -EINVAL);
+	/* One direction is not enough */
+	tbstream_test_set(test, x, "in_hopid", "-1");
+	tbstream_test_open_fails(test, x, false, -EINVAL);
+	/* Failed opens leave the settings free to change */
+	tbstream_test_set(test, x, "ring_size", "64");
+}
+
+/* rmdir while open: reads see EOF, writes -ENXIO, the last close frees */
+static void tbstream_test_rmdir_open(struct kunit *test)
+{
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 buf[16];
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "hello", 5, true), 5);
+
+	/* ConfigFS rmdir: remove, and drop the directory's reference */
+	kunit_remove_action(test, tbstream_test_rmdir, a);
+	tbstream_remove(a);
+	config_item_put(&a->item);
+
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fa, buf, 16, true), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fa, buf, 16, false), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 16, true), -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 16, false), -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_poll(fa, NULL, NULL),
+			EPOLLHUP | EPOLLERR);
+	tbstream_test_open_fails(test, a, true, -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
+
+	/* Host B got what was written, then the CLOSE */
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, buf, 5), 5);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, "hello", 5), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, buf, 16), 0);
+
+	/* The last reference: KASAN checks that nothing is used after */
+	tbstream_test_close(test, fa);
+}
+
+/* rmdir while a read blocks: the reader wakes up with EOF */
+static void tbstream_test_rmdir_blocked_read(struct kunit *test)
+{
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	u8 *buf;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	buf = tbstream_test_alloc(test, 100);
+
+	io = tbstream_test_io_start(test, fa, false, buf, 100, false);
+	tbstream_test_expect_blocked(test, io);
+	kunit_release_action(test, tbstream_test_rmdir, a);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, 0);
+}
+
+/*
+ * Closing a file of an earlier attachment leaves the files of the current
+ * one alone.
+ */
+static void tbstream_test_close_old_file(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb, *fa2, *fb2;
+	struct tbstream_test_flow fl;
+	struct tbstream *a, *b;
+	int in, out;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	in = tbstream_get_hopid(b, TBSTREAM_IN);
+	out = tbstream_get_hopid(b, TBSTREAM_OUT);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	tbstream_sim_cable_unplug(t->cable);
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
+			out);
+	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
+			in);
+
+	tbstream_test_open_pair(test, a, b, &fa2, &fb2);
+	tbstream_test_close(test, fa);
+	tbstream_test_close(test, fb);
+	/* Still open: the settings are busy */
+	KUNIT_EXPECT_EQ(test, tbstream_test_store(test, a, "ring_size", "64"),
+			-EBUSY);
+	tbstream_test_flow_init(test, &fl, fa2, fb2,
+				2 * TBSTREAM_TEST_RING_BYTES + 5, 22);
+	tbstream_test_run(test, &fl, 1);
+}
+
+static struct kunit_case tbstream_lifetime_cases[] = {
+	KUNIT_CASE(tbstream_test_close_old_file),
+	KUNIT_CASE(tbstream_test_unplug_blocked_read),
+	KUNIT_CASE(tbstream_test_unplug_blocked_write),
+	KUNIT_CASE(tbstream_test_unplug_poll),
+	KUNIT_CASE(tbstream_test_unplug_replug_data),
+	KUNIT_CASE(tbstream_test_open_detached),
+	KUNIT_CASE(tbstream_test_open_detached_blocking),
+	KUNIT_CASE(tbstream_test_open_no_hopids),
+	KUNIT_CASE(tbstream_test_rmdir_open),
+	KUNIT_CASE(tbstream_test_rmdir_blocked_read),
+	{ }
+};
+
+static struct kunit_suite tbstream_lifetime_suite = {
+	.name = "thunderbolt_stream_lifetime",
+	.init = tbstream_test_init,
+	.test_cases = tbstream_lifetime_cases,
+};
+
+kunit_test_suites(&tbstream_property_suite, &tbstream_configfs_suite,
+		  &tbstream_hopid_suite, &tbstream_data_suite,
+		  &tbstream_close_suite, &tbstream_errors_suite,
+		  &tbstream_backpressure_suite, &tbstream_lifetime_suite);
