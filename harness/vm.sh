@@ -23,7 +23,9 @@
 # leak, or the guest does not finish within VM_TIMEOUT seconds.
 #
 # Environment: VM_TIMEOUT (whole run, default 1200), TEST_TIMEOUT (each
-# test, default 300), VM_APPEND (extra kernel command line), VM_SMP, VM_MEM.
+# test, default 300), VM_APPEND (extra kernel command line), VM_SMP, VM_MEM,
+# VM_STREAM_KO (boot this thunderbolt_stream.ko instead of the in-tree one,
+# e.g. an M= build against .build/vm-kernel).
 
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -117,6 +119,11 @@ build_kernel() {
 		[ -n "$(find "$MODSTAGE/lib/modules/$KREL" -name "$m.ko")" ] ||
 			die "$m.ko was not built"
 	done
+	if [ -n "${VM_STREAM_KO:-}" ]; then
+		log "using $VM_STREAM_KO instead of the in-tree module"
+		cp "$VM_STREAM_KO" "$(find "$MODSTAGE/lib/modules/$KREL" \
+			-name thunderbolt_stream.ko)"
+	fi
 	log "kernel $KREL ready ($((SECONDS - t0))s)"
 }
 
@@ -224,8 +231,8 @@ check() {
 	local ntests=$1 errors=0 summary planned
 
 	tr -d '\r' <"$RESULTS" >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
-	# The guest's output, as the tests printed it.
-	sed -n '/^@@TBSTREAM-BEGIN@@/,/^@@TBSTREAM-DONE@@/p' "$RESULTS" |
+	# The guest's output, as the tests printed it (kmemleak comes below).
+	sed -n '/^@@TBSTREAM-BEGIN@@/,/^@@KMEMLEAK-BEGIN@@/p' "$RESULTS" |
 		grep -v '^@@' || true
 
 	if [ "${VM_TIMED_OUT:-0}" = 1 ]; then
