@@ -1,0 +1,1754 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests of the USB4STREAM Thunderbolt backend
+ *
+ * The backend (the last section of stream.c) is the service driver and the
+ * &struct tbstream_backend_ops on top of the XDomain API. These tests run
+ * the real code without hardware, on fakes of what the Thunderbolt core
+ * would create for a host at the other end of a cable:
+ *
+ *   domain900              fake domain: its connection manager records
+ *    |                     the DMA path requests and fails on request
+ *    +- 900-1              XDomain on the Thunderbolt bus: HopID IDAs,
+ *        |                 maximum HopIDs, remote properties built here
+ *        +- 900-1.0        service "stream", protocol 1: the real driver
+ *                          binds to it through the bus match
+ *
+ * The rings need an NHI and are not tested here: the stream core's tests
+ * cover the data path with the simulated cable.
+ *
+ * Copyright (C) 2026, The thunderbolt_stream developers
+ */
+
+#include <kunit/test.h>
+#include <linux/atomic.h>
+#include <linux/delay.h>
+#include <linux/device.h>
+#include <linux/err.h>
+#include <linux/idr.h>
+#include <linux/jiffies.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/thunderbolt.h>
+#include <linux/uuid.h>
+#include <linux/workqueue.h>
+
+#include "stream.h"
+#include "tb.h"
+
+/* Fake topology: domain index, XDomain routes, maximum HopIDs */
+#define TBSTREAM_TB_TEST_DOMAIN		900
+#define TBSTREAM_TB_TEST_ROUTE		0x1
+#define TBSTREAM_TB_TEST_ROUTE2		0x3
+#define TBSTREAM_TB_TEST_SERVICE	"900-1.0"
+#define TBSTREAM_TB_TEST_IN_MAX		15
+#define TBSTREAM_TB_TEST_OUT_MAX	12
+
+/* Path calls the fake connection manager remembers */
+#define TBSTREAM_TB_TEST_CALLS		8
+
+/* Longest wait for the backend's property watch (1 s period), in ms */
+#define TBSTREAM_TB_TEST_WATCH_MS	3000
+
+/* Property block layout: root directory magic, entry size in dwords */
+#define TBSTREAM_TB_TEST_ROOT_MAGIC	0x55584401
+#define TBSTREAM_TB_TEST_ENTRY_DW	4
+#define TBSTREAM_TB_TEST_UUID_DW	4
+
+/* The service directory UUID, as documented for the protocol */
+#define TBSTREAM_TB_TEST_UUID		"3a1cb984-c4d9-4469-a277-ce2fdfd11f0d"
+/* Any other UUID, for sub-directories of remote advertisements */
+#define TBSTREAM_TB_TEST_OTHER_UUID	"5b9e0a1c-7f3d-4e21-9c4a-1d2e3f405162"
+
+/**
+ * struct tbstream_tb_test_call - One path request to the connection manager
+ * @approve: approve_xdomain_paths (else disconnect_xdomain_paths)
+ * @xd: XDomain passed
+ * @transmit_path: Our transmit HopID
+ * @transmit_ring: Transmit ring hop
+ * @receive_path: Our receive HopID
+ * @receive_ring: Receive ring hop
+ */
+struct tbstream_tb_test_call {
+	bool approve;
+	struct tb_xdomain *xd;
+	int transmit_path;
+	int transmit_ring;
+	int receive_path;
+	int receive_ring;
+};
+
+/**
+ * struct tbstream_tb_test_cm - The fake connection manager's state
+ * @calls: Path requests, in the order they came (the first ones)
+ * @ncalls: Path requests received, also beyond @calls
+ * @approve_ret: What approve_xdomain_paths returns
+ * @disconnect_ret: What disconnect_xdomain_paths returns
+ * @notified: "Properties changed" notifications sent to the XDomains
+ *
+ * Lives in the domain's private data. The path operations are called
+ * by the test thread only; @notified is counted in the domain workqueue.
+ */
+struct tbstream_tb_test_cm {
+	struct tbstream_tb_test_call calls[TBSTREAM_TB_TEST_CALLS];
+	unsigned int ncalls;
+	int approve_ret;
+	int disconnect_ret;
+	atomic_t notified;
+};
+
+/**
+ * struct tbstream_tb_test - Per-test fixture
+ * @tb: Fake domain
+ * @cm: Its connection manager state
+ * @xd: Fake XDomain of the peer host
+ * @svc: Its "stream" service, %NULL until plugged
+ * @peer: What the backend registered for @svc with the core
+ */
+struct tbstream_tb_test {
+	struct tb *tb;
+	struct tbstream_tb_test_cm *cm;
+	struct tb_xdomain *xd;
+	struct tb_service *svc;
+	struct tbstream_peer *peer;
+};
+
+/**
+ * struct tbstream_tb_test_stream - A stream in a property block
+ * @name: Stream name, the sub-directory key
+ * @in_hopid: Value of "inhopid"
+ * @out_hopid: Value of "outhopid"
+ */
+struct tbstream_tb_test_stream {
+	const char *name;
+	u32 in_hopid;
+	u32 out_hopid;
+};
+
+/**
+ * struct tbstream_tb_test_advert - An advertisement to withdraw at the end
+ * @peer: Peer it was made for
+ * @name: Stream name
+ */
+struct tbstream_tb_test_advert {
+	struct tbstream_peer *peer;
+	const char *name;
+};
+
+/**
+ * struct tbstream_tb_test_entry - Property entry as the XDomain protocol
+ *				   lays it out
+ * @key_hi: First four key characters, the first one most significant
+ * @key_lo: Last four key characters, zero-padded
+ * @length: Length of the value in dwords (1 for an immediate)
+ * @reserved: Zero
+ * @type: 'D' directory, 'v' immediate value, 't' text, 'd' data
+ * @value: The immediate, or the dword offset of the value in the block
+ */
+struct tbstream_tb_test_entry {
+	u32 key_hi;
+	u32 key_lo;
+	u16 length;
+	u8 reserved;
+	u8 type;
+	u32 value;
+};
+
+KUNIT_DEFINE_ACTION_WRAPPER(tbstream_tb_test_put_device, put_device,
+			    struct device *);
+KUNIT_DEFINE_ACTION_WRAPPER(tbstream_tb_test_device_del, device_del,
+			    struct device *);
+KUNIT_DEFINE_ACTION_WRAPPER(tbstream_tb_test_free_dir, tb_property_free_dir,
+			    struct tb_property_dir *);
+KUNIT_DEFINE_ACTION_WRAPPER(tbstream_tb_test_group_put, config_group_put,
+			    struct config_group *);
+
+/* Run @action(@ctx) at the end of the test, or now if that fails */
+static void tbstream_tb_test_defer(struct kunit *test,
+				   kunit_action_t *action, void *ctx)
+{
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, action, ctx), 0);
+}
+
+/* The fake domain */
+
+static struct tbstream_tb_test_cm *tbstream_tb_test_cm(struct tb *tb)
+{
+	return tb_priv(tb);
+}
+
+static int tbstream_tb_test_record(struct tb *tb, struct tb_xdomain *xd,
+				   bool approve, int transmit_path,
+				   int transmit_ring, int receive_path,
+				   int receive_ring)
+{
+	struct tbstream_tb_test_cm *cm = tbstream_tb_test_cm(tb);
+	struct tbstream_tb_test_call *call;
+
+	if (cm->ncalls < TBSTREAM_TB_TEST_CALLS) {
+		call = &cm->calls[cm->ncalls];
+		call->approve = approve;
+		call->xd = xd;
+		call->transmit_path = transmit_path;
+		call->transmit_ring = transmit_ring;
+		call->receive_path = receive_path;
+		call->receive_ring = receive_ring;
+	}
+	cm->ncalls++;
+	return approve ? cm->approve_ret : cm->disconnect_ret;
+}
+
+static int tbstream_tb_test_approve(struct tb *tb, struct tb_xdomain *xd,
+				    int transmit_path, int transmit_ring,
+				    int receive_path, int receive_ring)
+{
+	return tbstream_tb_test_record(tb, xd, true, transmit_path,
+				       transmit_ring, receive_path,
+				       receive_ring);
+}
+
+static int tbstream_tb_test_disconnect(struct tb *tb, struct tb_xdomain *xd,
+				       int transmit_path, int transmit_ring,
+				       int receive_path, int receive_ring)
+{
+	return tbstream_tb_test_record(tb, xd, false, transmit_path,
+				       transmit_ring, receive_path,
+				       receive_ring);
+}
+
+static const struct tb_cm_ops tbstream_tb_test_cm_ops = {
+	.approve_xdomain_paths = tbstream_tb_test_approve,
+	.disconnect_xdomain_paths = tbstream_tb_test_disconnect,
+};
+
+static void tbstream_tb_test_domain_release(struct device *dev)
+{
+	struct tb *tb = container_of(dev, struct tb, dev);
+
+	if (tb->wq)
+		destroy_workqueue(tb->wq);
+	mutex_destroy(&tb->lock);
+	kfree(tb);
+}
+
+static const struct device_type tbstream_tb_test_domain_type = {
+	.name = "tbstream_test_domain",
+	.release = tbstream_tb_test_domain_release,
+};
+
+/*
+ * A domain with no NHI, no control channel and no switches: what the
+ * XDomain code reaches is its connection manager and its workqueue.
+ */
+static struct tb *tbstream_tb_test_domain(struct kunit *test)
+{
+	struct tb *tb;
+
+	tb = kzalloc(sizeof(*tb) + sizeof(struct tbstream_tb_test_cm),
+		     GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, tb);
+	mutex_init(&tb->lock);
+	tb->index = TBSTREAM_TB_TEST_DOMAIN;
+	tb->cm_ops = &tbstream_tb_test_cm_ops;
+	tb->security_level = TB_SECURITY_NONE;
+	atomic_set(&tbstream_tb_test_cm(tb)->notified, 0);
+	device_initialize(&tb->dev);
+	tb->dev.type = &tbstream_tb_test_domain_type;
+	tbstream_tb_test_defer(test, tbstream_tb_test_put_device, &tb->dev);
+
+	tb->wq = alloc_ordered_workqueue("tbstream_test%d", 0, tb->index);
+	KUNIT_ASSERT_NOT_NULL(test, tb->wq);
+	KUNIT_ASSERT_EQ(test, dev_set_name(&tb->dev, "domain%d", tb->index), 0);
+	KUNIT_ASSERT_EQ(test, device_add(&tb->dev), 0);
+	tbstream_tb_test_defer(test, tbstream_tb_test_device_del, &tb->dev);
+	return tb;
+}
+
+/* The fake XDomain */
+
+/*
+ * Registering or removing a property directory makes the core notify
+ * every XDomain on the bus; a real one would send the peer a "properties
+ * changed" request. This one counts.
+ */
+static void tbstream_tb_test_properties_changed(struct work_struct *work)
+{
+	struct tb_xdomain *xd = container_of(to_delayed_work(work),
+					     struct tb_xdomain,
+					     properties_changed_work);
+
+	atomic_inc(&tbstream_tb_test_cm(xd->tb)->notified);
+}
+
+/* Take it off the bus the way tb_xdomain_remove() does */
+static void tbstream_tb_test_xdomain_del(void *data)
+{
+	struct tb_xdomain *xd = data;
+
+	mutex_lock(&xd->lock);
+	xd->removing = true;
+	mutex_unlock(&xd->lock);
+	cancel_delayed_work_sync(&xd->properties_changed_work);
+	device_del(&xd->dev);
+}
+
+/**
+ * tbstream_tb_test_xdomain() - Add a fake XDomain to the fake domain
+ * @test: The test
+ * @tb: Fake domain
+ * @route: Route of the peer host, part of the device name
+ *
+ * Set up as tb_xdomain_alloc() does and added to the Thunderbolt bus, so
+ * that its release is the core's tb_xdomain_release(): that frees its
+ * remote properties and destroys its IDAs. It is removed when the test
+ * ends.
+ *
+ * Return: The XDomain.
+ */
+static struct tb_xdomain *tbstream_tb_test_xdomain(struct kunit *test,
+						   struct tb *tb, u64 route)
+{
+	struct tb_xdomain *xd;
+
+	xd = kzalloc(sizeof(*xd), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, xd);
+	xd->tb = tb;
+	xd->route = route;
+	xd->local_max_hopid = TBSTREAM_TB_TEST_IN_MAX;
+	xd->remote_max_hopid = TBSTREAM_TB_TEST_OUT_MAX;
+	ida_init(&xd->service_ids);
+	ida_init(&xd->in_hopids);
+	ida_init(&xd->out_hopids);
+	mutex_init(&xd->lock);
+	INIT_DELAYED_WORK(&xd->properties_changed_work,
+			  tbstream_tb_test_properties_changed);
+	device_initialize(&xd->dev);
+	xd->dev.parent = get_device(&tb->dev);
+	xd->dev.bus = &tb_bus_type;
+	xd->dev.type = &tb_xdomain_type;
+	tbstream_tb_test_defer(test, tbstream_tb_test_put_device, &xd->dev);
+
+	KUNIT_ASSERT_EQ(test, dev_set_name(&xd->dev, "%u-%llx", tb->index,
+					   route), 0);
+	KUNIT_ASSERT_EQ(test, device_add(&xd->dev), 0);
+	tbstream_tb_test_defer(test, tbstream_tb_test_xdomain_del, xd);
+	return xd;
+}
+
+/**
+ * tbstream_tb_test_plug() - Register a service device below an XDomain
+ * @test: The test
+ * @xd: Fake XDomain
+ * @key: Service key
+ * @prtcid: Protocol ID
+ *
+ * Set up as the core's enumerate_services() does, so that its release is
+ * the core's tb_service_release(). Registering it runs the bus match and,
+ * for the stream protocol, the real tbstream_probe(). The device is
+ * unregistered when the test ends, unless tbstream_tb_test_unplug() did
+ * it before.
+ *
+ * Return: The service.
+ */
+static struct tb_service *tbstream_tb_test_plug(struct kunit *test,
+						struct tb_xdomain *xd,
+						const char *key, u32 prtcid)
+{
+	struct tb_service *svc;
+	int id;
+
+	svc = kzalloc(sizeof(*svc), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, svc);
+	id = ida_alloc(&xd->service_ids, GFP_KERNEL);
+	if (id < 0) {
+		kfree(svc);
+		KUNIT_FAIL_AND_ABORT(test, "no service ID: %d\n", id);
+	}
+	svc->id = id;
+	svc->prtcid = prtcid;
+	svc->prtcvers = TBSTREAM_PROTOCOL_VERSION;
+	svc->prtcrevs = TBSTREAM_PROTOCOL_REVISION;
+	device_initialize(&svc->dev);
+	svc->dev.bus = &tb_bus_type;
+	svc->dev.type = &tb_service_type;
+	svc->dev.parent = get_device(&xd->dev);
+	tbstream_tb_test_defer(test, tbstream_tb_test_put_device, &svc->dev);
+
+	svc->key = kstrdup(key, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, svc->key);
+	KUNIT_ASSERT_EQ(test, dev_set_name(&svc->dev, "%s.%d",
+					   dev_name(&xd->dev), svc->id), 0);
+	tb_service_debugfs_init(svc);
+	KUNIT_ASSERT_EQ(test, device_add(&svc->dev), 0);
+	tbstream_tb_test_defer(test, tbstream_tb_test_device_del, &svc->dev);
+	return svc;
+}
+
+/* Unregister @svc now, as the core does when the peer goes away */
+static void tbstream_tb_test_unplug(struct kunit *test, struct tb_service *svc)
+{
+	kunit_release_action(test, tbstream_tb_test_device_del, &svc->dev);
+	kunit_release_action(test, tbstream_tb_test_put_device, &svc->dev);
+}
+
+/* The peer the backend registered for @svc, after checking the binding */
+static struct tbstream_peer *tbstream_tb_test_peer(struct kunit *test,
+						   struct tb_service *svc)
+{
+	struct device_driver *drv = svc->dev.driver;
+
+	KUNIT_ASSERT_NOT_NULL(test, drv);
+	KUNIT_ASSERT_STREQ(test, drv->name, "thunderbolt_stream");
+	/* Driver data is a struct tbstream_tb; its first member is the peer */
+	KUNIT_ASSERT_NOT_NULL(test, tb_service_get_drvdata(svc));
+	return tb_service_get_drvdata(svc);
+}
+
+/* Domain and XDomain only: the service comes later */
+static int tbstream_tb_test_init_unplugged(struct kunit *test)
+{
+	struct tbstream_tb_test *t;
+
+	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	test->priv = t;
+	t->tb = tbstream_tb_test_domain(test);
+	t->cm = tbstream_tb_test_cm(t->tb);
+	t->xd = tbstream_tb_test_xdomain(test, t->tb, TBSTREAM_TB_TEST_ROUTE);
+	return 0;
+}
+
+/* Domain, XDomain and a bound "stream" service */
+static int tbstream_tb_test_init(struct kunit *test)
+{
+	struct tbstream_tb_test *t;
+
+	tbstream_tb_test_init_unplugged(test);
+	t = test->priv;
+	t->svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				       TBSTREAM_PROTOCOL_ID);
+	t->peer = tbstream_tb_test_peer(test, t->svc);
+	return 0;
+}
+
+/* Property blocks */
+
+static u32 tbstream_tb_test_key(const char *key, unsigned int first)
+{
+	char k[TB_PROPERTY_KEY_SIZE] = { };
+
+	memcpy(k, key, min_t(size_t, strlen(key), sizeof(k)));
+	return (u32)(u8)k[first] << 24 | (u32)(u8)k[first + 1] << 16 |
+	       (u32)(u8)k[first + 2] << 8 | (u8)k[first + 3];
+}
+
+static void tbstream_tb_test_entry(u32 *block, unsigned int offset,
+				   const char *key, u8 type, u16 length,
+				   u32 value)
+{
+	struct tbstream_tb_test_entry e = {
+		.key_hi = tbstream_tb_test_key(key, 0),
+		.key_lo = tbstream_tb_test_key(key, 4),
+		.length = length,
+		.type = type,
+		.value = value,
+	};
+
+	BUILD_BUG_ON(sizeof(e) != TBSTREAM_TB_TEST_ENTRY_DW * 4);
+	memcpy(&block[offset], &e, sizeof(e));
+}
+
+static void tbstream_tb_test_uuid(struct kunit *test, u32 *block,
+				  unsigned int offset, const char *uuid)
+{
+	uuid_t u;
+
+	KUNIT_ASSERT_EQ(test, uuid_parse(uuid, &u), 0);
+	memcpy(&block[offset], &u, sizeof(u));
+}
+
+/**
+ * tbstream_tb_test_block() - Build a property block by hand
+ * @test: The test
+ * @key: Key of the service directory
+ * @sub_uuid: UUID of the stream sub-directories
+ * @s: Streams advertised in the service directory
+ * @n: Number of streams in @s
+ * @len: Returns the length of the block in dwords
+ *
+ * A root directory holding one service directory, with the protocol
+ * immediates and one sub-directory per stream, laid out as the XDomain
+ * protocol does: each directory's entries, then one padding dword per
+ * sub-directory, then the sub-directories one after the other::
+ *
+ *   0  root header: magic, length of the entries (4)
+ *   2  entry: service directory at 7
+ *   6  padding
+ *   7  service directory: UUID, 4 + n entries, n padding dwords
+ *   27 + 5n + 12i  sub-directory i: UUID, "inhopid", "outhopid"
+ *
+ * Return: The block, 27 + 17n dwords; freed when the test ends.
+ */
+static u32 *tbstream_tb_test_block(struct kunit *test, const char *key,
+				   const char *sub_uuid,
+				   const struct tbstream_tb_test_stream *s,
+				   unsigned int n, size_t *len)
+{
+	static const char * const prtc[] = {
+		"prtcid", "prtcvers", "prtcrevs", "prtcstns",
+	};
+	static const u32 prtc_values[] = {
+		TBSTREAM_PROTOCOL_ID, TBSTREAM_PROTOCOL_VERSION,
+		TBSTREAM_PROTOCOL_REVISION, 0,
+	};
+	const unsigned int svc_dir = 7;
+	const unsigned int svc_entries = svc_dir + TBSTREAM_TB_TEST_UUID_DW;
+	const unsigned int nentries = ARRAY_SIZE(prtc) + n;
+	const unsigned int subdirs = svc_entries +
+				     nentries * TBSTREAM_TB_TEST_ENTRY_DW + n;
+	const unsigned int subdir_len = TBSTREAM_TB_TEST_UUID_DW +
+					2 * TBSTREAM_TB_TEST_ENTRY_DW;
+	unsigned int i, off;
+	u32 *block;
+
+	*len = subdirs + n * subdir_len;
+	block = kunit_kcalloc(test, *len, sizeof(*block), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, block);
+
+	block[0] = TBSTREAM_TB_TEST_ROOT_MAGIC;
+	block[1] = TBSTREAM_TB_TEST_ENTRY_DW;
+	tbstream_tb_test_entry(block, 2, key, TB_PROPERTY_TYPE_DIRECTORY,
+			       TBSTREAM_TB_TEST_UUID_DW +
+			       nentries * TBSTREAM_TB_TEST_ENTRY_DW, svc_dir);
+	tbstream_tb_test_uuid(test, block, svc_dir, TBSTREAM_TB_TEST_UUID);
+
+	off = svc_entries;
+	for (i = 0; i < ARRAY_SIZE(prtc); i++) {
+		tbstream_tb_test_entry(block, off, prtc[i],
+				       TB_PROPERTY_TYPE_VALUE, 1,
+				       prtc_values[i]);
+		off += TBSTREAM_TB_TEST_ENTRY_DW;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned int dir = subdirs + i * subdir_len;
+		unsigned int entries = dir + TBSTREAM_TB_TEST_UUID_DW;
+
+		tbstream_tb_test_entry(block, off, s[i].name,
+				       TB_PROPERTY_TYPE_DIRECTORY, subdir_len,
+				       dir);
+		off += TBSTREAM_TB_TEST_ENTRY_DW;
+		tbstream_tb_test_uuid(test, block, dir, sub_uuid);
+		tbstream_tb_test_entry(block, entries, "inhopid",
+				       TB_PROPERTY_TYPE_VALUE, 1,
+				       s[i].in_hopid);
+		tbstream_tb_test_entry(block,
+				       entries + TBSTREAM_TB_TEST_ENTRY_DW,
+				       "outhopid", TB_PROPERTY_TYPE_VALUE, 1,
+				       s[i].out_hopid);
+	}
+	return block;
+}
+
+/* Parse a block with the core's parser; freed when the test ends */
+static struct tb_property_dir *tbstream_tb_test_parse(struct kunit *test,
+						      const u32 *block,
+						      size_t len)
+{
+	struct tb_property_dir *dir;
+
+	dir = tb_property_parse_dir(block, len);
+	KUNIT_ASSERT_NOT_NULL(test, dir);
+	tbstream_tb_test_defer(test, tbstream_tb_test_free_dir, dir);
+	return dir;
+}
+
+/* Replace the peer's properties, as the core does after reading them */
+static void tbstream_tb_test_set_remote(struct kunit *test,
+					struct tb_xdomain *xd,
+					const struct tbstream_tb_test_stream *s,
+					unsigned int n)
+{
+	struct tb_property_dir *dir, *old;
+	size_t len;
+	u32 *block;
+
+	block = tbstream_tb_test_block(test, TBSTREAM_SERVICE_KEY,
+				       TBSTREAM_TB_TEST_OTHER_UUID, s, n, &len);
+	dir = tb_property_parse_dir(block, len);
+	KUNIT_ASSERT_NOT_NULL(test, dir);
+
+	/* The XDomain owns it now: tb_xdomain_release() frees it */
+	mutex_lock(&xd->lock);
+	old = xd->remote_properties;
+	xd->remote_properties = dir;
+	xd->remote_property_block_gen++;
+	mutex_unlock(&xd->lock);
+	tb_property_free_dir(old);
+}
+
+static struct tb_property_dir *
+tbstream_tb_test_subdir(struct tb_property_dir *dir, const char *key)
+{
+	struct tb_property *p;
+
+	p = tb_property_find(dir, key, TB_PROPERTY_TYPE_DIRECTORY);
+	return p ? p->value.dir : NULL;
+}
+
+static void tbstream_tb_test_expect_value(struct kunit *test,
+					  struct tb_property_dir *dir,
+					  const char *key, u32 value)
+{
+	struct tb_property *p;
+
+	p = tb_property_find(dir, key, TB_PROPERTY_TYPE_VALUE);
+	KUNIT_ASSERT_NOT_NULL_MSG(test, p, "no immediate %s", key);
+	KUNIT_EXPECT_EQ_MSG(test, p->value.immediate, value, "%s", key);
+}
+
+/**
+ * tbstream_tb_test_advertised() - Read our advertisement of a stream
+ * @test: The test
+ * @name: Stream name
+ * @in: Returns its "inhopid"
+ * @out: Returns its "outhopid"
+ *
+ * Builds the directory the backend publishes, as it does.
+ *
+ * Return: %0, or -ENOENT when @name is not advertised.
+ */
+static int tbstream_tb_test_advertised(struct kunit *test, const char *name,
+				       int *in, int *out)
+{
+	struct tb_property_dir *dir, *sub;
+	struct tb_property *p;
+	int ret = -ENOENT;
+
+	mutex_lock(&tbstream_tb_lock);
+	dir = tbstream_tb_build_dir();
+	mutex_unlock(&tbstream_tb_lock);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dir);
+
+	sub = tbstream_tb_test_subdir(dir, name);
+	if (sub) {
+		p = tb_property_find(sub, "inhopid", TB_PROPERTY_TYPE_VALUE);
+		if (p)
+			*in = p->value.immediate;
+		p = tb_property_find(sub, "outhopid", TB_PROPERTY_TYPE_VALUE);
+		if (p)
+			*out = p->value.immediate;
+		ret = 0;
+	}
+	tb_property_free_dir(dir);
+	return ret;
+}
+
+/* HopIDs */
+
+static struct ida *tbstream_tb_test_ida(struct tb_xdomain *xd,
+					enum tbstream_dir dir)
+{
+	return dir == TBSTREAM_IN ? &xd->in_hopids : &xd->out_hopids;
+}
+
+/* Whether @hopid is allocated in the XDomain's @dir HopID space */
+static bool tbstream_tb_test_held(struct tb_xdomain *xd,
+				  enum tbstream_dir dir, int hopid)
+{
+	struct ida *ida = tbstream_tb_test_ida(xd, dir);
+	int ret;
+
+	ret = ida_alloc_range(ida, hopid, hopid, GFP_KERNEL);
+	if (ret < 0)
+		return ret == -ENOSPC;
+	ida_free(ida, ret);
+	return false;
+}
+
+static bool tbstream_tb_test_no_hopids(struct tb_xdomain *xd)
+{
+	return ida_is_empty(&xd->in_hopids) && ida_is_empty(&xd->out_hopids);
+}
+
+/* thunderbolt_stream_tb_probe */
+
+/* The driver binds through the bus match and registers the peer */
+static void tbstream_tb_test_probe_binds(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer;
+	struct tb_service *svc;
+
+	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				    TBSTREAM_PROTOCOL_ID);
+	peer = tbstream_tb_test_peer(test, svc);
+	KUNIT_EXPECT_STREQ(test, dev_name(&svc->dev), TBSTREAM_TB_TEST_SERVICE);
+	KUNIT_EXPECT_STREQ(test, peer->name, dev_name(&svc->dev));
+	KUNIT_EXPECT_PTR_EQ(test, peer->dev, &svc->dev);
+	KUNIT_ASSERT_NOT_NULL(test, peer->ops);
+	KUNIT_EXPECT_NOT_NULL(test, peer->ops->alloc_hopid);
+	KUNIT_EXPECT_NOT_NULL(test, peer->ops->release_hopid);
+	KUNIT_EXPECT_NOT_NULL(test, peer->ops->advertise);
+	KUNIT_EXPECT_NOT_NULL(test, peer->ops->withdraw);
+	KUNIT_EXPECT_NOT_NULL(test, peer->ops->lookup);
+	KUNIT_EXPECT_NOT_NULL(test, peer->ops->enable_paths);
+	KUNIT_EXPECT_NOT_NULL(test, peer->ops->disable_paths);
+	/* Probing takes no HopIDs and advertises nothing */
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+	KUNIT_EXPECT_PTR_EQ(test, peer->service, NULL);
+}
+
+/**
+ * struct tbstream_tb_test_match_case - A service and whether we bind to it
+ * @key: Service key
+ * @prtcid: Protocol ID
+ * @bound: The stream driver binds to it
+ * @desc: Case name
+ */
+struct tbstream_tb_test_match_case {
+	const char *key;
+	u32 prtcid;
+	bool bound;
+	const char *desc;
+};
+
+static const struct tbstream_tb_test_match_case tbstream_tb_test_matches[] = {
+	{ "stream", 1, true, "stream_1" },
+	{ "stream", 2, false, "stream_2" },
+	{ "network", 1, false, "network_1" },
+	{ "streams", 1, false, "streams_1" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(tbstream_tb_test_matches, tbstream_tb_test_matches,
+		       desc);
+
+/* Only key "stream" with protocol ID 1 binds */
+static void tbstream_tb_test_probe_match(struct kunit *test)
+{
+	const struct tbstream_tb_test_match_case *c = test->param_value;
+	struct tbstream_tb_test *t = test->priv;
+	struct tb_service *svc;
+	bool bound;
+
+	svc = tbstream_tb_test_plug(test, t->xd, c->key, c->prtcid);
+	bound = svc->dev.driver &&
+		!strcmp(svc->dev.driver->name, "thunderbolt_stream");
+	KUNIT_EXPECT_EQ(test, bound, c->bound);
+	if (bound)
+		KUNIT_EXPECT_NOT_NULL(test, tb_service_get_drvdata(svc));
+}
+
+/* Unbinding and binding again gives a working peer each time */
+static void tbstream_tb_test_probe_replug(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer;
+	struct tb_service *svc;
+	int i, hopid;
+
+	for (i = 0; i < 3; i++) {
+		svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+					    TBSTREAM_PROTOCOL_ID);
+		peer = tbstream_tb_test_peer(test, svc);
+		/* The service ID and so the name are free again each time */
+		KUNIT_EXPECT_STREQ(test, peer->name, TBSTREAM_TB_TEST_SERVICE);
+		hopid = peer->ops->alloc_hopid(peer, TBSTREAM_IN,
+					       TBSTREAM_HOPID_AUTO);
+		KUNIT_EXPECT_EQ(test, hopid, TBSTREAM_HOPID_MIN + 1);
+		peer->ops->release_hopid(peer, TBSTREAM_IN, hopid);
+		tbstream_tb_test_unplug(test, svc);
+	}
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+}
+
+static struct kunit_case tbstream_tb_probe_cases[] = {
+	KUNIT_CASE(tbstream_tb_test_probe_binds),
+	KUNIT_CASE_PARAM(tbstream_tb_test_probe_match,
+			 tbstream_tb_test_matches_gen_params),
+	KUNIT_CASE(tbstream_tb_test_probe_replug),
+	{ }
+};
+
+static struct kunit_suite tbstream_tb_probe_suite = {
+	.name = "thunderbolt_stream_tb_probe",
+	.init = tbstream_tb_test_init_unplugged,
+	.test_cases = tbstream_tb_probe_cases,
+};
+
+/* thunderbolt_stream_tb_hopid */
+
+/**
+ * struct tbstream_tb_test_dir_case - One HopID space of the XDomain
+ * @dir: Direction
+ * @max: Largest HopID of the space
+ * @desc: Case name
+ */
+struct tbstream_tb_test_dir_case {
+	enum tbstream_dir dir;
+	int max;
+	const char *desc;
+};
+
+static const struct tbstream_tb_test_dir_case tbstream_tb_test_dirs[] = {
+	{ TBSTREAM_IN, TBSTREAM_TB_TEST_IN_MAX, "in" },
+	{ TBSTREAM_OUT, TBSTREAM_TB_TEST_OUT_MAX, "out" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(tbstream_tb_test_dirs, tbstream_tb_test_dirs, desc);
+
+static int tbstream_tb_test_alloc(struct kunit *test, enum tbstream_dir dir,
+				  int hopid)
+{
+	struct tbstream_tb_test *t = test->priv;
+
+	return t->peer->ops->alloc_hopid(t->peer, dir, hopid);
+}
+
+static void tbstream_tb_test_release(struct kunit *test, enum tbstream_dir dir,
+				     int hopid)
+{
+	struct tbstream_tb_test *t = test->priv;
+
+	t->peer->ops->release_hopid(t->peer, dir, hopid);
+}
+
+/* Automatic: 9 up to the maximum, then 8 (thunderbolt-net's), then none */
+static void tbstream_tb_test_hopid_auto_order(struct kunit *test)
+{
+	const struct tbstream_tb_test_dir_case *c = test->param_value;
+	struct tbstream_tb_test *t = test->priv;
+	int hopid, ret;
+
+	for (hopid = TBSTREAM_HOPID_MIN + 1; hopid <= c->max; hopid++) {
+		ret = tbstream_tb_test_alloc(test, c->dir, TBSTREAM_HOPID_AUTO);
+		KUNIT_EXPECT_EQ(test, ret, hopid);
+		KUNIT_EXPECT_FALSE(test, tbstream_tb_test_held(t->xd, c->dir,
+							       8));
+	}
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, c->dir,
+						     TBSTREAM_HOPID_AUTO),
+			TBSTREAM_HOPID_MIN);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, c->dir,
+						     TBSTREAM_HOPID_AUTO),
+			-ENOSPC);
+
+	for (hopid = TBSTREAM_HOPID_MIN; hopid <= c->max; hopid++) {
+		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, c->dir,
+							      hopid));
+		tbstream_tb_test_release(test, c->dir, hopid);
+	}
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+}
+
+/* Automatic allocation takes the lowest free HopID above 8 */
+static void tbstream_tb_test_hopid_auto_reuse(struct kunit *test)
+{
+	const struct tbstream_tb_test_dir_case *c = test->param_value;
+	int auto_hopid = TBSTREAM_HOPID_AUTO;
+
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, c->dir, auto_hopid),
+			9);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, c->dir, auto_hopid),
+			10);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, c->dir, auto_hopid),
+			11);
+	tbstream_tb_test_release(test, c->dir, 10);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, c->dir, auto_hopid),
+			10);
+	/* Someone else (thunderbolt-net) holds 8: we never needed it */
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, c->dir, 8), 8);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, c->dir, auto_hopid),
+			12);
+}
+
+/* The two directions are separate spaces */
+static void tbstream_tb_test_hopid_dirs_apart(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, TBSTREAM_IN, 10),
+			10);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, TBSTREAM_OUT, 10),
+			10);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 10));
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_OUT, 10));
+	tbstream_tb_test_release(test, TBSTREAM_IN, 10);
+	KUNIT_EXPECT_FALSE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 10));
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_OUT, 10));
+	tbstream_tb_test_release(test, TBSTREAM_OUT, 10);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+}
+
+/**
+ * struct tbstream_tb_test_exact_case - Asking for one HopID exactly
+ * @dir: Direction
+ * @taken: HopIDs allocated before, 0-terminated
+ * @hopid: HopID asked for
+ * @ret: Expected result
+ * @desc: Case name
+ */
+struct tbstream_tb_test_exact_case {
+	enum tbstream_dir dir;
+	int taken[4];
+	int hopid;
+	int ret;
+	const char *desc;
+};
+
+static const struct tbstream_tb_test_exact_case tbstream_tb_test_exacts[] = {
+	{ TBSTREAM_IN, { }, 8, 8, "in_8" },
+	{ TBSTREAM_IN, { }, 12, 12, "in_free" },
+	{ TBSTREAM_IN, { }, 15, 15, "in_max" },
+	{ TBSTREAM_IN, { }, 16, -EINVAL, "in_above_max" },
+	{ TBSTREAM_IN, { }, 7, -EINVAL, "in_below_8" },
+	{ TBSTREAM_IN, { 12 }, 12, -EBUSY, "in_taken" },
+	{ TBSTREAM_IN, { 12, 13, 14, 15 }, 12, -EBUSY, "in_taken_to_max" },
+	{ TBSTREAM_IN, { 12 }, 13, 13, "in_next_to_taken" },
+	{ TBSTREAM_OUT, { }, 8, 8, "out_8" },
+	{ TBSTREAM_OUT, { }, 12, 12, "out_max" },
+	{ TBSTREAM_OUT, { }, 13, -EINVAL, "out_above_remote_max" },
+	{ TBSTREAM_OUT, { }, 15, -EINVAL, "out_at_local_max" },
+	{ TBSTREAM_OUT, { }, 7, -EINVAL, "out_below_8" },
+	{ TBSTREAM_OUT, { 9 }, 9, -EBUSY, "out_taken" },
+	{ TBSTREAM_OUT, { 11, 12 }, 11, -EBUSY, "out_taken_to_max" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(tbstream_tb_test_exacts, tbstream_tb_test_exacts, desc);
+
+/* An exact request gets that HopID or fails; a failure holds nothing */
+static void tbstream_tb_test_hopid_exact(struct kunit *test)
+{
+	const struct tbstream_tb_test_exact_case *c = test->param_value;
+	struct tbstream_tb_test *t = test->priv;
+	struct ida *ida = tbstream_tb_test_ida(t->xd, c->dir);
+	unsigned int i, n = 0;
+	int hopid;
+
+	for (i = 0; i < ARRAY_SIZE(c->taken) && c->taken[i]; i++, n++)
+		KUNIT_ASSERT_EQ(test, tbstream_tb_test_alloc(test, c->dir,
+							     c->taken[i]),
+				c->taken[i]);
+
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_alloc(test, c->dir, c->hopid),
+			c->ret);
+
+	/* Exactly what was taken, plus the HopID on success, is held */
+	for (hopid = TBSTREAM_HOPID_MIN; hopid <= TBSTREAM_TB_TEST_IN_MAX;
+	     hopid++) {
+		bool want = hopid == c->ret;
+
+		for (i = 0; i < n; i++)
+			want |= hopid == c->taken[i];
+		KUNIT_EXPECT_EQ_MSG(test, tbstream_tb_test_held(t->xd, c->dir,
+								hopid),
+				    want, "HopID %d", hopid);
+	}
+
+	if (c->ret > 0)
+		tbstream_tb_test_release(test, c->dir, c->ret);
+	for (i = 0; i < n; i++)
+		tbstream_tb_test_release(test, c->dir, c->taken[i]);
+	KUNIT_EXPECT_TRUE(test, ida_is_empty(ida));
+}
+
+static struct kunit_case tbstream_tb_hopid_cases[] = {
+	KUNIT_CASE_PARAM(tbstream_tb_test_hopid_auto_order,
+			 tbstream_tb_test_dirs_gen_params),
+	KUNIT_CASE_PARAM(tbstream_tb_test_hopid_auto_reuse,
+			 tbstream_tb_test_dirs_gen_params),
+	KUNIT_CASE(tbstream_tb_test_hopid_dirs_apart),
+	KUNIT_CASE_PARAM(tbstream_tb_test_hopid_exact,
+			 tbstream_tb_test_exacts_gen_params),
+	{ }
+};
+
+static struct kunit_suite tbstream_tb_hopid_suite = {
+	.name = "thunderbolt_stream_tb_hopid",
+	.init = tbstream_tb_test_init,
+	.test_cases = tbstream_tb_hopid_cases,
+};
+
+/* thunderbolt_stream_tb_paths */
+
+static void tbstream_tb_test_expect_call(struct kunit *test, unsigned int i,
+					 bool approve, int out_hopid,
+					 int tx_hop, int in_hopid, int rx_hop)
+{
+	struct tbstream_tb_test *t = test->priv;
+	const struct tbstream_tb_test_call *call = &t->cm->calls[i];
+
+	KUNIT_ASSERT_GT(test, t->cm->ncalls, i);
+	KUNIT_EXPECT_EQ(test, call->approve, approve);
+	KUNIT_EXPECT_PTR_EQ(test, call->xd, t->xd);
+	KUNIT_EXPECT_EQ(test, call->transmit_path, out_hopid);
+	KUNIT_EXPECT_EQ(test, call->transmit_ring, tx_hop);
+	KUNIT_EXPECT_EQ(test, call->receive_path, in_hopid);
+	KUNIT_EXPECT_EQ(test, call->receive_ring, rx_hop);
+}
+
+/* Paths are asked for as (out HopID, TX hop, in HopID, RX hop) */
+static void tbstream_tb_test_paths_enable_disable(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer = t->peer;
+	struct tbstream_ring tx = { .dir = TBSTREAM_OUT, .hop = 1 };
+	struct tbstream_ring rx = { .dir = TBSTREAM_IN, .hop = 2 };
+
+	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 10, &tx, 11, &rx),
+			0);
+	KUNIT_EXPECT_EQ(test, t->cm->ncalls, 1);
+	tbstream_tb_test_expect_call(test, 0, true, 10, 1, 11, 2);
+	KUNIT_EXPECT_EQ(test, atomic_read(&t->xd->ntunnels), 1);
+
+	peer->ops->disable_paths(peer, 10, &tx, 11, &rx);
+	KUNIT_EXPECT_EQ(test, t->cm->ncalls, 2);
+	tbstream_tb_test_expect_call(test, 1, false, 10, 1, 11, 2);
+	KUNIT_EXPECT_EQ(test, atomic_read(&t->xd->ntunnels), 0);
+}
+
+/* Different HopIDs and hops on each side, to catch swapped arguments */
+static void tbstream_tb_test_paths_arguments(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer = t->peer;
+	struct tbstream_ring tx = { .dir = TBSTREAM_OUT, .hop = 5 };
+	struct tbstream_ring rx = { .dir = TBSTREAM_IN, .hop = 3 };
+
+	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 8, &tx, 14, &rx),
+			0);
+	tbstream_tb_test_expect_call(test, 0, true, 8, 5, 14, 3);
+	tx.hop = 6;
+	rx.hop = 7;
+	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 12, &tx, 9, &rx),
+			0);
+	tbstream_tb_test_expect_call(test, 1, true, 12, 6, 9, 7);
+	peer->ops->disable_paths(peer, 12, &tx, 9, &rx);
+	tbstream_tb_test_expect_call(test, 2, false, 12, 6, 9, 7);
+	tx.hop = 5;
+	rx.hop = 3;
+	peer->ops->disable_paths(peer, 8, &tx, 14, &rx);
+	tbstream_tb_test_expect_call(test, 3, false, 8, 5, 14, 3);
+	KUNIT_EXPECT_EQ(test, t->cm->ncalls, 4);
+	KUNIT_EXPECT_EQ(test, atomic_read(&t->xd->ntunnels), 0);
+}
+
+/* The connection manager's error comes back unchanged */
+static void tbstream_tb_test_paths_enable_error(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer = t->peer;
+	struct tbstream_ring tx = { .dir = TBSTREAM_OUT, .hop = 1 };
+	struct tbstream_ring rx = { .dir = TBSTREAM_IN, .hop = 2 };
+
+	t->cm->approve_ret = -ETIMEDOUT;
+	KUNIT_EXPECT_EQ(test, peer->ops->enable_paths(peer, 9, &tx, 9, &rx),
+			-ETIMEDOUT);
+	KUNIT_EXPECT_EQ(test, t->cm->ncalls, 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&t->xd->ntunnels), 0);
+}
+
+/* A failed teardown is reported, plugged or not, and nothing breaks */
+static void tbstream_tb_test_paths_disable_error(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer = t->peer;
+	struct tbstream_ring tx = { .dir = TBSTREAM_OUT, .hop = 1 };
+	struct tbstream_ring rx = { .dir = TBSTREAM_IN, .hop = 2 };
+
+	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 9, &tx, 9, &rx),
+			0);
+	t->cm->disconnect_ret = -EIO;
+	peer->ops->disable_paths(peer, 9, &tx, 9, &rx);
+	t->xd->is_unplugged = true;
+	peer->ops->disable_paths(peer, 9, &tx, 9, &rx);
+	KUNIT_EXPECT_EQ(test, t->cm->ncalls, 3);
+	tbstream_tb_test_expect_call(test, 2, false, 9, 1, 9, 2);
+	/* The core keeps counting the tunnel it could not tear down */
+	KUNIT_EXPECT_EQ(test, atomic_read(&t->xd->ntunnels), 1);
+}
+
+static struct kunit_case tbstream_tb_paths_cases[] = {
+	KUNIT_CASE(tbstream_tb_test_paths_enable_disable),
+	KUNIT_CASE(tbstream_tb_test_paths_arguments),
+	KUNIT_CASE(tbstream_tb_test_paths_enable_error),
+	KUNIT_CASE(tbstream_tb_test_paths_disable_error),
+	{ }
+};
+
+static struct kunit_suite tbstream_tb_paths_suite = {
+	.name = "thunderbolt_stream_tb_paths",
+	.init = tbstream_tb_test_init,
+	.test_cases = tbstream_tb_paths_cases,
+};
+
+/* thunderbolt_stream_tb_lookup */
+
+static const struct tbstream_tb_test_stream tbstream_tb_test_remote[] = {
+	{ "alpha", 10, 11 },
+	{ "beta", 14, 8 },
+};
+
+/* The block built here parses into what the layout says */
+static void tbstream_tb_test_lookup_block(struct kunit *test)
+{
+	struct tb_property_dir *root, *svc, *sub;
+	uuid_t uuid;
+	size_t len;
+	u32 *block;
+
+	block = tbstream_tb_test_block(test, TBSTREAM_SERVICE_KEY,
+				       TBSTREAM_TB_TEST_OTHER_UUID,
+				       tbstream_tb_test_remote, 2, &len);
+	KUNIT_EXPECT_EQ(test, len, 27 + 17 * 2);
+	root = tbstream_tb_test_parse(test, block, len);
+	KUNIT_EXPECT_PTR_EQ(test, root->uuid, NULL);
+	svc = tbstream_tb_test_subdir(root, TBSTREAM_SERVICE_KEY);
+	KUNIT_ASSERT_NOT_NULL(test, svc);
+	KUNIT_ASSERT_EQ(test, uuid_parse(TBSTREAM_TB_TEST_UUID, &uuid), 0);
+	KUNIT_ASSERT_NOT_NULL(test, svc->uuid);
+	KUNIT_EXPECT_TRUE(test, uuid_equal(svc->uuid, &uuid));
+	tbstream_tb_test_expect_value(test, svc, "prtcid", 1);
+	tbstream_tb_test_expect_value(test, svc, "prtcvers", 1);
+	tbstream_tb_test_expect_value(test, svc, "prtcrevs", 0);
+	tbstream_tb_test_expect_value(test, svc, "prtcstns", 0);
+	sub = tbstream_tb_test_subdir(svc, "beta");
+	KUNIT_ASSERT_NOT_NULL(test, sub);
+	tbstream_tb_test_expect_value(test, sub, "inhopid", 14);
+	tbstream_tb_test_expect_value(test, sub, "outhopid", 8);
+}
+
+/* lookup() reads the peer's sub-directory of the stream */
+static void tbstream_tb_test_lookup_values(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer = t->peer;
+	int in = 0, out = 0;
+
+	tbstream_tb_test_set_remote(test, t->xd, tbstream_tb_test_remote, 2);
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "alpha", &in, &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 10);
+	KUNIT_EXPECT_EQ(test, out, 11);
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "beta", &in, &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 14);
+	KUNIT_EXPECT_EQ(test, out, 8);
+	/* Lookups take nothing */
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+}
+
+/* Names the peer does not advertise, and properties without the service */
+static void tbstream_tb_test_lookup_unknown(struct kunit *test)
+{
+	static const struct tbstream_tb_test_stream other[] = {
+		{ "alpha", 10, 11 },
+	};
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer = t->peer;
+	struct tb_property_dir *dir;
+	int in, out;
+	size_t len;
+	u32 *block;
+
+	/* Before the peer's properties have been read */
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "alpha", &in, &out),
+			-ENOENT);
+
+	tbstream_tb_test_set_remote(test, t->xd, tbstream_tb_test_remote, 2);
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "gamma", &in, &out),
+			-ENOENT);
+	/* Keys are compared whole */
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "alph", &in, &out),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "alphabet", &in, &out),
+			-ENOENT);
+	/* The protocol immediates are no streams */
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "prtcid", &in, &out),
+			-ENOENT);
+
+	/* "alpha" advertised by another service only */
+	block = tbstream_tb_test_block(test, "network",
+				       TBSTREAM_TB_TEST_OTHER_UUID, other, 1,
+				       &len);
+	dir = tb_property_parse_dir(block, len);
+	KUNIT_ASSERT_NOT_NULL(test, dir);
+	mutex_lock(&t->xd->lock);
+	swap(dir, t->xd->remote_properties);
+	t->xd->remote_property_block_gen++;
+	mutex_unlock(&t->xd->lock);
+	tb_property_free_dir(dir);
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "alpha", &in, &out),
+			-ENOENT);
+}
+
+/* A sub-directory without both HopIDs is no advertisement */
+static void tbstream_tb_test_lookup_partial(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer = t->peer;
+	struct tb_property_dir *root, *svc, *sub, *old;
+	uuid_t uuid;
+	int in, out;
+
+	KUNIT_ASSERT_EQ(test, uuid_parse(TBSTREAM_TB_TEST_UUID, &uuid), 0);
+	root = tb_property_create_dir(NULL);
+	KUNIT_ASSERT_NOT_NULL(test, root);
+	tbstream_tb_test_defer(test, tbstream_tb_test_free_dir, root);
+	svc = tb_property_create_dir(&uuid);
+	KUNIT_ASSERT_NOT_NULL(test, svc);
+	KUNIT_ASSERT_EQ(test, tb_property_add_dir(root, TBSTREAM_SERVICE_KEY,
+						  svc), 0);
+	sub = tb_property_create_dir(&uuid);
+	KUNIT_ASSERT_NOT_NULL(test, sub);
+	KUNIT_ASSERT_EQ(test, tb_property_add_dir(svc, "alpha", sub), 0);
+	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(sub, "inhopid", 10), 0);
+	/* "beta" is an immediate, not a directory */
+	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(svc, "beta", 10), 0);
+
+	kunit_remove_action(test, tbstream_tb_test_free_dir, root);
+	mutex_lock(&t->xd->lock);
+	old = t->xd->remote_properties;
+	t->xd->remote_properties = root;
+	mutex_unlock(&t->xd->lock);
+	tb_property_free_dir(old);
+
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "alpha", &in, &out),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "beta", &in, &out),
+			-ENOENT);
+}
+
+/* lookup() follows the peer's properties when the core replaces them */
+static void tbstream_tb_test_lookup_replaced(struct kunit *test)
+{
+	static const struct tbstream_tb_test_stream changed[] = {
+		{ "beta", 9, 12 },
+		{ "gamma", 13, 9 },
+	};
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer = t->peer;
+	u32 gen = t->xd->remote_property_block_gen;
+	int in = 0, out = 0;
+
+	tbstream_tb_test_set_remote(test, t->xd, tbstream_tb_test_remote, 2);
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "alpha", &in, &out), 0);
+	tbstream_tb_test_set_remote(test, t->xd, changed, 2);
+	KUNIT_EXPECT_EQ(test, t->xd->remote_property_block_gen, gen + 2);
+
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "alpha", &in, &out),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "beta", &in, &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 9);
+	KUNIT_EXPECT_EQ(test, out, 12);
+	KUNIT_EXPECT_EQ(test, peer->ops->lookup(peer, "gamma", &in, &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 13);
+	KUNIT_EXPECT_EQ(test, out, 9);
+}
+
+static struct kunit_case tbstream_tb_lookup_cases[] = {
+	KUNIT_CASE(tbstream_tb_test_lookup_block),
+	KUNIT_CASE(tbstream_tb_test_lookup_values),
+	KUNIT_CASE(tbstream_tb_test_lookup_unknown),
+	KUNIT_CASE(tbstream_tb_test_lookup_partial),
+	KUNIT_CASE(tbstream_tb_test_lookup_replaced),
+	{ }
+};
+
+static struct kunit_suite tbstream_tb_lookup_suite = {
+	.name = "thunderbolt_stream_tb_lookup",
+	.init = tbstream_tb_test_init,
+	.test_cases = tbstream_tb_lookup_cases,
+};
+
+/* thunderbolt_stream_tb_advert */
+
+static void tbstream_tb_test_withdraw(void *data)
+{
+	struct tbstream_tb_test_advert *adv = data;
+
+	adv->peer->ops->withdraw(adv->peer, adv->name);
+}
+
+/* Advertise through the backend; withdrawn when the test ends */
+static int tbstream_tb_test_advertise(struct kunit *test,
+				      struct tbstream_peer *peer,
+				      const char *name, int in, int out)
+{
+	struct tbstream_tb_test_advert *adv;
+	int ret;
+
+	adv = kunit_kzalloc(test, sizeof(*adv), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, adv);
+	adv->peer = peer;
+	adv->name = name;
+	ret = peer->ops->advertise(peer, name, in, out);
+	tbstream_tb_test_defer(test, tbstream_tb_test_withdraw, adv);
+	return ret;
+}
+
+/* Format @dir as the "stream" directory of a root, as a peer reads it */
+static u32 *tbstream_tb_test_format(struct kunit *test,
+				    struct tb_property_dir *dir, size_t *len)
+{
+	struct tb_property_dir *root;
+	ssize_t ret;
+	u32 *block;
+
+	root = tb_property_create_dir(NULL);
+	if (!root)
+		tb_property_free_dir(dir);
+	KUNIT_ASSERT_NOT_NULL(test, root);
+	tbstream_tb_test_defer(test, tbstream_tb_test_free_dir, root);
+	ret = tb_property_add_dir(root, TBSTREAM_SERVICE_KEY, dir);
+	if (ret)
+		tb_property_free_dir(dir);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+
+	ret = tb_property_format_dir(root, NULL, 0);
+	KUNIT_ASSERT_GT(test, ret, 0);
+	*len = ret;
+	block = kunit_kcalloc(test, *len, sizeof(*block), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, block);
+	KUNIT_ASSERT_EQ(test, tb_property_format_dir(root, block, *len), 0);
+	return block;
+}
+
+/* The published directory, dword for dword */
+static void tbstream_tb_test_advert_golden(struct kunit *test)
+{
+	static const struct tbstream_tb_test_stream streams[] = {
+		{ "alpha", 9, 10 },
+		{ "beta", 11, 8 },
+	};
+	struct tbstream_tb_test *t = test->priv;
+	struct tb_property_dir *dir, *root, *svc, *sub;
+	size_t len, golden_len;
+	u32 *block, *golden;
+	unsigned int i;
+	uuid_t uuid;
+
+	for (i = 0; i < ARRAY_SIZE(streams); i++) {
+		const struct tbstream_tb_test_stream *s = &streams[i];
+
+		KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, t->peer,
+								 s->name,
+								 s->in_hopid,
+								 s->out_hopid),
+				0);
+	}
+
+	mutex_lock(&tbstream_tb_lock);
+	dir = tbstream_tb_build_dir();
+	mutex_unlock(&tbstream_tb_lock);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dir);
+	block = tbstream_tb_test_format(test, dir, &len);
+
+	golden = tbstream_tb_test_block(test, TBSTREAM_SERVICE_KEY,
+					TBSTREAM_TB_TEST_UUID, streams,
+					ARRAY_SIZE(streams), &golden_len);
+	KUNIT_ASSERT_EQ(test, len, golden_len);
+	KUNIT_EXPECT_MEMEQ(test, block, golden, len * sizeof(*block));
+
+	/* And what a peer parses out of it */
+	root = tbstream_tb_test_parse(test, block, len);
+	svc = tbstream_tb_test_subdir(root, TBSTREAM_SERVICE_KEY);
+	KUNIT_ASSERT_NOT_NULL(test, svc);
+	KUNIT_ASSERT_EQ(test, uuid_parse(TBSTREAM_TB_TEST_UUID, &uuid), 0);
+	KUNIT_ASSERT_NOT_NULL(test, svc->uuid);
+	KUNIT_EXPECT_TRUE(test, uuid_equal(svc->uuid, &uuid));
+	tbstream_tb_test_expect_value(test, svc, "prtcid", 1);
+	tbstream_tb_test_expect_value(test, svc, "prtcvers", 1);
+	tbstream_tb_test_expect_value(test, svc, "prtcrevs", 0);
+	tbstream_tb_test_expect_value(test, svc, "prtcstns", 0);
+	for (i = 0; i < ARRAY_SIZE(streams); i++) {
+		sub = tbstream_tb_test_subdir(svc, streams[i].name);
+		KUNIT_ASSERT_NOT_NULL(test, sub);
+		tbstream_tb_test_expect_value(test, sub, "inhopid",
+					      streams[i].in_hopid);
+		tbstream_tb_test_expect_value(test, sub, "outhopid",
+					      streams[i].out_hopid);
+	}
+}
+
+/* Nothing advertised: the bare service directory */
+static void tbstream_tb_test_advert_empty(struct kunit *test)
+{
+	struct tb_property_dir *dir;
+	size_t len, golden_len;
+	u32 *block, *golden;
+
+	mutex_lock(&tbstream_tb_lock);
+	dir = tbstream_tb_build_dir();
+	mutex_unlock(&tbstream_tb_lock);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dir);
+	block = tbstream_tb_test_format(test, dir, &len);
+	golden = tbstream_tb_test_block(test, TBSTREAM_SERVICE_KEY,
+					TBSTREAM_TB_TEST_UUID, NULL, 0,
+					&golden_len);
+	KUNIT_ASSERT_EQ(test, len, golden_len);
+	KUNIT_EXPECT_MEMEQ(test, block, golden, len * sizeof(*block));
+}
+
+/* Advertise, update, withdraw; connected hosts hear about each change */
+static void tbstream_tb_test_advert_update_withdraw(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer = t->peer;
+	struct delayed_work *dw = &t->xd->properties_changed_work;
+	int in = 0, out = 0;
+
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, peer, "alpha",
+							 9, 10), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
+							  &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 9);
+	KUNIT_EXPECT_EQ(test, out, 10);
+	flush_delayed_work(dw);
+	KUNIT_EXPECT_GT(test, atomic_read(&t->cm->notified), 0);
+
+	/* The same again changes nothing and notifies nobody */
+	atomic_set(&t->cm->notified, 0);
+	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "alpha", 9, 10), 0);
+	KUNIT_EXPECT_FALSE(test, delayed_work_pending(dw));
+	flush_delayed_work(dw);
+	KUNIT_EXPECT_EQ(test, atomic_read(&t->cm->notified), 0);
+
+	/* New HopIDs replace the old ones */
+	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "alpha", 11, 12), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
+							  &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 11);
+	KUNIT_EXPECT_EQ(test, out, 12);
+	flush_delayed_work(dw);
+	KUNIT_EXPECT_GT(test, atomic_read(&t->cm->notified), 0);
+
+	atomic_set(&t->cm->notified, 0);
+	peer->ops->withdraw(peer, "alpha");
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
+							  &out), -ENOENT);
+	flush_delayed_work(dw);
+	KUNIT_EXPECT_GT(test, atomic_read(&t->cm->notified), 0);
+
+	/* Withdrawing what is not advertised is harmless */
+	peer->ops->withdraw(peer, "alpha");
+	peer->ops->withdraw(peer, "nothing");
+}
+
+/* One name, one peer: the directory is the same for every peer */
+static void tbstream_tb_test_advert_other_peer(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *other;
+	struct tb_xdomain *xd2;
+	struct tb_service *svc2;
+	int in = 0, out = 0;
+
+	xd2 = tbstream_tb_test_xdomain(test, t->tb, TBSTREAM_TB_TEST_ROUTE2);
+	svc2 = tbstream_tb_test_plug(test, xd2, TBSTREAM_SERVICE_KEY,
+				     TBSTREAM_PROTOCOL_ID);
+	other = tbstream_tb_test_peer(test, svc2);
+	KUNIT_EXPECT_STREQ(test, other->name, "900-3.0");
+
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, t->peer,
+							 "alpha", 9, 10), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertise(test, other, "alpha",
+							 11, 12), -EEXIST);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertise(test, other, "beta",
+							 11, 12), 0);
+
+	/* The other peer cannot withdraw it either */
+	other->ops->withdraw(other, "alpha");
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
+							  &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 9);
+	KUNIT_EXPECT_EQ(test, out, 10);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "beta", &in,
+							  &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 11);
+	KUNIT_EXPECT_EQ(test, out, 12);
+}
+
+static struct kunit_case tbstream_tb_advert_cases[] = {
+	KUNIT_CASE(tbstream_tb_test_advert_golden),
+	KUNIT_CASE(tbstream_tb_test_advert_empty),
+	KUNIT_CASE(tbstream_tb_test_advert_update_withdraw),
+	KUNIT_CASE(tbstream_tb_test_advert_other_peer),
+	{ }
+};
+
+static struct kunit_suite tbstream_tb_advert_suite = {
+	.name = "thunderbolt_stream_tb_advert",
+	.init = tbstream_tb_test_init,
+	.test_cases = tbstream_tb_advert_cases,
+};
+
+/* thunderbolt_stream_tb_core */
+
+static struct tbstream_service *tbstream_tb_test_group(struct kunit *test,
+						       const char *name)
+{
+	struct tbstream_service *svc;
+
+	svc = kzalloc(sizeof(*svc), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, svc);
+	config_group_init_type_name(&svc->group, name, &tbstream_service_type);
+	tbstream_service_add(svc);
+	tbstream_tb_test_defer(test, tbstream_tb_test_group_put, &svc->group);
+	return svc;
+}
+
+static bool tbstream_tb_test_dead(struct tbstream *s)
+{
+	bool dead;
+
+	spin_lock(&s->state_lock);
+	dead = s->dead;
+	spin_unlock(&s->state_lock);
+	return dead;
+}
+
+/* rmdir, unless done already, then the last reference */
+static void tbstream_tb_test_rmdir(void *data)
+{
+	struct tbstream *s = data;
+
+	if (!tbstream_tb_test_dead(s))
+		tbstream_remove(s);
+	config_item_put(&s->item);
+}
+
+static struct tbstream *tbstream_tb_test_mkdir(struct kunit *test,
+					       struct tbstream_service *svc,
+					       const char *name)
+{
+	struct tbstream *s;
+
+	s = tbstream_create(svc, name, &tbstream_stream_type);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, s);
+	tbstream_tb_test_defer(test, tbstream_tb_test_rmdir, s);
+	return s;
+}
+
+static void tbstream_tb_test_expect_advertised(struct kunit *test,
+					       const char *name, int in,
+					       int out)
+{
+	int adv_in = 0, adv_out = 0;
+
+	KUNIT_ASSERT_EQ_MSG(test, tbstream_tb_test_advertised(test, name,
+							      &adv_in,
+							      &adv_out),
+			    0, "%s not advertised", name);
+	KUNIT_EXPECT_EQ(test, adv_in, in);
+	KUNIT_EXPECT_EQ(test, adv_out, out);
+}
+
+static void tbstream_tb_test_expect_withdrawn(struct kunit *test,
+					      const char *name)
+{
+	int in, out;
+
+	KUNIT_EXPECT_EQ_MSG(test, tbstream_tb_test_advertised(test, name, &in,
+							      &out),
+			    -ENOENT, "%s still advertised", name);
+}
+
+/* Automatic HopIDs come from the XDomain and go back at unplug */
+static void tbstream_tb_test_core_auto(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group;
+	struct tb_service *svc;
+	struct tbstream *s;
+
+	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				    TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc);
+	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
+	s = tbstream_tb_test_mkdir(test, group, "alpha");
+	KUNIT_ASSERT_PTR_EQ(test, s->peer, tb_service_get_drvdata(svc));
+
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(s, TBSTREAM_IN,
+						 TBSTREAM_HOPID_AUTO), 0);
+	/* One HopID is not enough to advertise */
+	tbstream_tb_test_expect_withdrawn(test, "alpha");
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(s, TBSTREAM_OUT,
+						 TBSTREAM_HOPID_AUTO), 0);
+
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 9);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 9);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 9));
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_OUT, 9));
+	tbstream_tb_test_expect_advertised(test, "alpha", 9, 9);
+
+	tbstream_tb_test_unplug(test, svc);
+	KUNIT_EXPECT_PTR_EQ(test, s->peer, NULL);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+	tbstream_tb_test_expect_withdrawn(test, "alpha");
+	/* The settings stay for the next time */
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN),
+			TBSTREAM_HOPID_AUTO);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT),
+			TBSTREAM_HOPID_AUTO);
+}
+
+/* A configuration made before the cable applies at probe, every time */
+static void tbstream_tb_test_core_configured_first(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group;
+	struct tb_service *svc;
+	struct tbstream *a, *b;
+	int i;
+
+	group = tbstream_tb_test_group(test, TBSTREAM_TB_TEST_SERVICE);
+	a = tbstream_tb_test_mkdir(test, group, "alpha");
+	b = tbstream_tb_test_mkdir(test, group, "beta");
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 12), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 8), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN,
+						 TBSTREAM_HOPID_AUTO), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT,
+						 TBSTREAM_HOPID_AUTO), 0);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+
+	for (i = 0; i < 2; i++) {
+		svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+					    TBSTREAM_PROTOCOL_ID);
+		tbstream_tb_test_peer(test, svc);
+		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd,
+							      TBSTREAM_IN, 12));
+		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd,
+							      TBSTREAM_OUT, 8));
+		tbstream_tb_test_expect_advertised(test, "alpha", 12, 8);
+		tbstream_tb_test_expect_advertised(test, "beta", 9, 9);
+
+		tbstream_tb_test_unplug(test, svc);
+		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+		tbstream_tb_test_expect_withdrawn(test, "alpha");
+		tbstream_tb_test_expect_withdrawn(test, "beta");
+	}
+}
+
+/* The backend's errors reach the attribute writes */
+static void tbstream_tb_test_core_errors(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group;
+	struct tb_service *svc;
+	struct tbstream *s;
+
+	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				    TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc);
+	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
+	s = tbstream_tb_test_mkdir(test, group, "alpha");
+
+	/* thunderbolt-net, say, holds in HopID 9 */
+	KUNIT_ASSERT_EQ(test, tb_xdomain_alloc_in_hopid(t->xd, 9), 9);
+	KUNIT_EXPECT_EQ(test, tbstream_set_hopid(s, TBSTREAM_IN, 9), -EBUSY);
+	/* Within 8..2047 but above what the XDomain allows */
+	KUNIT_EXPECT_EQ(test, tbstream_set_hopid(s, TBSTREAM_IN, 16), -EINVAL);
+	KUNIT_EXPECT_EQ(test, tbstream_set_hopid(s, TBSTREAM_OUT, 13), -EINVAL);
+	KUNIT_EXPECT_EQ(test, tbstream_set_hopid(s, TBSTREAM_IN,
+						 TBSTREAM_HOPID_AUTO), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 10);
+	tb_xdomain_release_in_hopid(t->xd, 9);
+
+	tbstream_tb_test_unplug(test, svc);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+}
+
+/* A stream without settings takes the peer's HopIDs, reversed */
+static void tbstream_tb_test_core_inherit(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group;
+	struct tb_service *svc;
+	struct tbstream *s;
+
+	tbstream_tb_test_set_remote(test, t->xd, tbstream_tb_test_remote, 2);
+	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				    TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc);
+	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
+	s = tbstream_tb_test_mkdir(test, group, "alpha");
+
+	/* The peer receives on 10 and transmits on 11 */
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 11);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 10);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 11));
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_OUT, 10));
+	tbstream_tb_test_expect_advertised(test, "alpha", 11, 10);
+
+	tbstream_tb_test_unplug(test, svc);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+	tbstream_tb_test_expect_withdrawn(test, "alpha");
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 0);
+}
+
+/* Wait for the backend's watch to apply a change of the peer's properties */
+static bool tbstream_tb_test_wait_hopid(struct tbstream *s,
+					enum tbstream_dir dir, int hopid)
+{
+	unsigned long timeout;
+
+	timeout = jiffies + msecs_to_jiffies(TBSTREAM_TB_TEST_WATCH_MS);
+	while (tbstream_get_hopid(s, dir) != hopid) {
+		if (time_after(jiffies, timeout))
+			return false;
+		msleep(20);
+	}
+	return true;
+}
+
+/* The watch follows the peer's advertisement as it comes and goes */
+static void tbstream_tb_test_core_watch(struct kunit *test)
+{
+	static const struct tbstream_tb_test_stream others[] = {
+		{ "beta", 14, 8 },
+	};
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group;
+	struct tb_service *svc;
+	struct tbstream *s;
+
+	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				    TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc);
+	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
+	s = tbstream_tb_test_mkdir(test, group, "alpha");
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 0);
+
+	tbstream_tb_test_set_remote(test, t->xd, tbstream_tb_test_remote, 2);
+	KUNIT_ASSERT_TRUE(test, tbstream_tb_test_wait_hopid(s, TBSTREAM_IN,
+							    11));
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 10);
+	tbstream_tb_test_expect_advertised(test, "alpha", 11, 10);
+
+	/* The peer's stream is gone: so are the inherited HopIDs */
+	tbstream_tb_test_set_remote(test, t->xd, others, ARRAY_SIZE(others));
+	KUNIT_ASSERT_TRUE(test, tbstream_tb_test_wait_hopid(s, TBSTREAM_IN,
+							    0));
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 0);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+	tbstream_tb_test_expect_withdrawn(test, "alpha");
+}
+
+static struct kunit_case tbstream_tb_core_cases[] = {
+	KUNIT_CASE(tbstream_tb_test_core_auto),
+	KUNIT_CASE(tbstream_tb_test_core_configured_first),
+	KUNIT_CASE(tbstream_tb_test_core_errors),
+	KUNIT_CASE(tbstream_tb_test_core_inherit),
+	KUNIT_CASE_SLOW(tbstream_tb_test_core_watch),
+	{ }
+};
+
+static struct kunit_suite tbstream_tb_core_suite = {
+	.name = "thunderbolt_stream_tb_core",
+	.init = tbstream_tb_test_init_unplugged,
+	.test_cases = tbstream_tb_core_cases,
+};
+
+kunit_test_suites(&tbstream_tb_probe_suite, &tbstream_tb_hopid_suite,
+		  &tbstream_tb_paths_suite, &tbstream_tb_lookup_suite,
+		  &tbstream_tb_advert_suite, &tbstream_tb_core_suite);
