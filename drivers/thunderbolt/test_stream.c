@@ -1036,6 +1036,22 @@ static struct kunit_suite tbstream_configfs_suite = {
 
 /* thunderbolt_stream_hopid */
 
+/* Open both ends and start host B's rings, so that frames can land */
+static void tbstream_test_open_pair(struct kunit *test, struct tbstream *a,
+				    struct tbstream *b,
+				    struct tbstream_file **fa,
+				    struct tbstream_file **fb)
+{
+	u8 byte;
+
+	*fa = tbstream_test_open(test, a, true);
+	*fb = tbstream_test_open(test, b, true);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read(*fb, &byte, 1, true),
+			-EAGAIN);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read(*fa, &byte, 1, true),
+			-EAGAIN);
+}
+
 /* Host A's stream exists before host B's asks for HopIDs */
 static void tbstream_test_hopid_receiver_first(struct kunit *test)
 {
@@ -1246,7 +1262,100 @@ static void tbstream_test_hopid_rmdir(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
 }
 
+/* Automatic HopIDs: 9 to the top first, 8 last, then -ENOSPC */
+static void tbstream_test_hopid_exhaust(struct kunit *test)
+{
+	struct tbstream *s, *s8, *full;
+	char name[TBSTREAM_NAME_MAX + 1];
+	int i;
+
+	for (i = 9; i <= 63; i++) {
+		snprintf(name, sizeof(name), "h%d", i);
+		s = tbstream_test_mkdir(test, TBSTREAM_SIM_A, name);
+		tbstream_test_set(test, s, "in_hopid", "-1");
+		KUNIT_ASSERT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), i);
+	}
+	s8 = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "h8");
+	tbstream_test_set(test, s8, "in_hopid", "-1");
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s8, TBSTREAM_IN), 8);
+
+	full = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "full");
+	KUNIT_EXPECT_EQ(test, tbstream_test_store(test, full, "in_hopid", "-1"),
+			-ENOSPC);
+	KUNIT_EXPECT_EQ(test, tbstream_test_store(test, full, "in_hopid", "8"),
+			-EBUSY);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, full, "in_hopid"),
+			0);
+	/* The out space is separate */
+	tbstream_test_set(test, full, "out_hopid", "-1");
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, full, "out_hopid"),
+			9);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 57);
+
+	tbstream_test_set(test, s8, "in_hopid", "0");
+	tbstream_test_set(test, full, "in_hopid", "-1");
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, full, "in_hopid"),
+			8);
+}
+
+/* Streams made while the cable is out get their HopIDs at plug time */
+static void tbstream_test_hopid_mkdir_detached(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 buf[4];
+
+	tbstream_sim_cable_unplug(t->cable);
+	b = tbstream_test_mkdir(test, TBSTREAM_SIM_B, "x");
+	a = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	tbstream_test_set(test, b, "in_hopid", "-1");
+	tbstream_test_set(test, b, "out_hopid", "12");
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 0);
+
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, b, "in_hopid"), 9);
+	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, b, "out_hopid"),
+			12);
+	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, 12),
+			12);
+	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, 9), 9);
+
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "ping", 4, true), 4);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, buf, 4), 4);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, "ping", 4), 0);
+}
+
+/*
+ * An exact HopID that was taken at attach is retried when the
+ * same value is written again after it became free.
+ */
+static void tbstream_test_hopid_rewrite_retries(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream *x, *y;
+
+	x = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	y = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "y");
+	tbstream_sim_cable_unplug(t->cable);
+	tbstream_test_set(test, y, "in_hopid", "20");
+	tbstream_test_set(test, x, "in_hopid", "20");
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	/* x attached first and got it; y did not */
+	KUNIT_ASSERT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 1);
+	KUNIT_EXPECT_EQ(test, y->hop[TBSTREAM_IN].hopid, 0);
+
+	tbstream_test_set(test, x, "in_hopid", "0");
+	tbstream_test_set(test, y, "in_hopid", "20");
+	KUNIT_EXPECT_EQ(test, y->hop[TBSTREAM_IN].hopid, 20);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 1);
+}
+
 static struct kunit_case tbstream_hopid_cases[] = {
+	KUNIT_CASE(tbstream_test_hopid_rewrite_retries),
+	KUNIT_CASE(tbstream_test_hopid_exhaust),
+	KUNIT_CASE(tbstream_test_hopid_mkdir_detached),
 	KUNIT_CASE(tbstream_test_hopid_receiver_first),
 	KUNIT_CASE(tbstream_test_hopid_inherit_at_mkdir),
 	KUNIT_CASE(tbstream_test_hopid_inherit_follows),
@@ -1506,22 +1615,6 @@ static size_t tbstream_test_fill_credits(struct kunit *test,
 		done += ret;
 	}
 	return done;
-}
-
-/* Open both ends and start host B's rings, so that frames can land */
-static void tbstream_test_open_pair(struct kunit *test, struct tbstream *a,
-				    struct tbstream *b,
-				    struct tbstream_file **fa,
-				    struct tbstream_file **fb)
-{
-	u8 byte;
-
-	*fa = tbstream_test_open(test, a, true);
-	*fb = tbstream_test_open(test, b, true);
-	KUNIT_ASSERT_EQ(test, tbstream_test_read(*fb, &byte, 1, true),
-			-EAGAIN);
-	KUNIT_ASSERT_EQ(test, tbstream_test_read(*fa, &byte, 1, true),
-			-EAGAIN);
 }
 
 static void tbstream_test_close_eof(struct kunit *test)
@@ -2179,7 +2272,134 @@ static void tbstream_test_close_old_file(struct kunit *test)
 	tbstream_test_run(test, &fl, 1);
 }
 
+/* A signal ends a blocked read with -ERESTARTSYS; the stream goes on */
+static void tbstream_test_signal_read(struct kunit *test)
+{
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	u8 *buf;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	buf = tbstream_test_alloc(test, 100);
+
+	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
+	tbstream_test_expect_blocked(test, io);
+	/* kthread_stop() raises TIF_NOTIFY_SIGNAL, as a signal would */
+	kunit_release_action(test, tbstream_test_io_stop, io);
+	KUNIT_EXPECT_EQ(test, io->ret, -ERESTARTSYS);
+
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "abc", 3, true), 3);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, buf, 3), 3);
+	KUNIT_EXPECT_EQ(test, memcmp(buf, "abc", 3), 0);
+}
+
+/* A signal ends a blocked write with the count it had accepted */
+static void tbstream_test_signal_write(struct kunit *test)
+{
+	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	unsigned long deadline;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, len, 23);
+	dst = tbstream_test_alloc(test, len);
+
+	io = tbstream_test_io_start(test, fa, true, src, len, false);
+	tbstream_test_expect_blocked(test, io);
+	/* Both rings full: host B's receive ring, then host A's transmit */
+	deadline = tbstream_test_deadline();
+	while (READ_ONCE(a->stats.tx_frames) < 2 * TBSTREAM_TEST_FRAMES &&
+	       !tbstream_test_timed_out(deadline))
+		;
+	kunit_release_action(test, tbstream_test_io_stop, io);
+	KUNIT_EXPECT_EQ(test, io->ret, 2 * TBSTREAM_TEST_RING_BYTES);
+
+	/* Nothing was lost, nothing was sent twice */
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst,
+						     io->ret), io->ret);
+	tbstream_test_expect_bytes(test, dst, src, io->ret);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 1, true), -EAGAIN);
+}
+
+/* A signal ends a read that waits for the cable */
+static void tbstream_test_signal_read_detached(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_test_io *io;
+	struct tbstream_file *fb;
+	struct tbstream *a, *b;
+	u8 *buf;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_sim_cable_unplug(t->cable);
+	fb = tbstream_test_open(test, b, false);
+	buf = tbstream_test_alloc(test, 100);
+	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
+	tbstream_test_expect_blocked(test, io);
+	kunit_release_action(test, tbstream_test_io_stop, io);
+	KUNIT_EXPECT_EQ(test, io->ret, -ERESTARTSYS);
+}
+
+/* With busy_poll, a spinning reader also notices the unplug */
+static void tbstream_test_unplug_busy_poll_read(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	u8 *buf;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_set(test, b, "busy_poll", "1");
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	buf = tbstream_test_alloc(test, 100);
+
+	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
+	tbstream_test_expect_blocked(test, io);
+	tbstream_sim_cable_unplug(t->cable);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, -ENXIO);
+}
+
+/*
+ * A stream that inherits its HopIDs, opened (blocking) while
+ * detached, must get them at the next attachment.
+ */
+static void tbstream_test_open_detached_inherit(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	int in, out;
+	u8 buf[8];
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	in = tbstream_get_hopid(b, TBSTREAM_IN);
+	out = tbstream_get_hopid(b, TBSTREAM_OUT);
+	tbstream_sim_cable_unplug(t->cable);
+	fa = tbstream_test_open(test, a, false);
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
+			out);
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
+			in);
+	fb = tbstream_test_open(test, b, true);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "abc", 3, true), 3);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, buf, 3), 3);
+}
+
 static struct kunit_case tbstream_lifetime_cases[] = {
+	KUNIT_CASE(tbstream_test_open_detached_inherit),
+	KUNIT_CASE(tbstream_test_signal_read),
+	KUNIT_CASE(tbstream_test_signal_write),
+	KUNIT_CASE(tbstream_test_signal_read_detached),
+	KUNIT_CASE(tbstream_test_unplug_busy_poll_read),
 	KUNIT_CASE(tbstream_test_close_old_file),
 	KUNIT_CASE(tbstream_test_unplug_blocked_read),
 	KUNIT_CASE(tbstream_test_unplug_blocked_write),
