@@ -1365,6 +1365,9 @@ static void tbstream_tb_test_advert_golden(struct kunit *test)
 					      streams[i].in_hopid);
 		tbstream_tb_test_expect_value(test, sub, "outhopid",
 					      streams[i].out_hopid);
+		/* Ours carry the service directory's UUID */
+		KUNIT_ASSERT_NOT_NULL(test, sub->uuid);
+		KUNIT_EXPECT_TRUE(test, uuid_equal(sub->uuid, &uuid));
 	}
 }
 
@@ -1686,6 +1689,80 @@ static void tbstream_tb_test_core_inherit(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 0);
 }
 
+/* Configured and advertised by the peer before the cable: inherit at probe */
+static void tbstream_tb_test_core_inherit_at_probe(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group;
+	struct tb_service *svc;
+	struct tbstream *a, *b;
+
+	group = tbstream_tb_test_group(test, TBSTREAM_TB_TEST_SERVICE);
+	a = tbstream_tb_test_mkdir(test, group, "alpha");
+	b = tbstream_tb_test_mkdir(test, group, "beta");
+	/* beta has settings of its own: they win over the peer's */
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN, 12), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT, 11), 0);
+	tbstream_tb_test_set_remote(test, t->xd, tbstream_tb_test_remote, 2);
+
+	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				    TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_IN), 11);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_OUT), 10);
+	tbstream_tb_test_expect_advertised(test, "alpha", 11, 10);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(b, TBSTREAM_IN), 12);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(b, TBSTREAM_OUT), 11);
+	tbstream_tb_test_expect_advertised(test, "beta", 12, 11);
+
+	tbstream_tb_test_unplug(test, svc);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+	tbstream_tb_test_expect_withdrawn(test, "alpha");
+	tbstream_tb_test_expect_withdrawn(test, "beta");
+}
+
+/*
+ * Two peers with a stream of the same name: the directory is global in
+ * the 6.12 core, so only the first one is advertised.
+ */
+static void tbstream_tb_test_core_same_name(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group_a, *group_b;
+	struct tb_service *svc_a, *svc_b;
+	struct tb_xdomain *xd_b;
+	struct tbstream *a, *b;
+
+	xd_b = tbstream_tb_test_xdomain(test, t->tb, TBSTREAM_TB_TEST_ROUTE2);
+	svc_a = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				      TBSTREAM_PROTOCOL_ID);
+	svc_b = tbstream_tb_test_plug(test, xd_b, TBSTREAM_SERVICE_KEY,
+				      TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc_a);
+	tbstream_tb_test_peer(test, svc_b);
+	group_a = tbstream_tb_test_group(test, dev_name(&svc_a->dev));
+	group_b = tbstream_tb_test_group(test, dev_name(&svc_b->dev));
+	a = tbstream_tb_test_mkdir(test, group_a, "alpha");
+	b = tbstream_tb_test_mkdir(test, group_b, "alpha");
+
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 10), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 10), 0);
+	/* The HopIDs are B's own: the advertising failure only warns */
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN, 11), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT, 12), 0);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(xd_b, TBSTREAM_IN, 11));
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(xd_b, TBSTREAM_OUT, 12));
+	KUNIT_EXPECT_FALSE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 11));
+	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
+
+	/* B going away leaves A's advertisement alone */
+	tbstream_tb_test_unplug(test, svc_b);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(xd_b));
+	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
+	tbstream_tb_test_unplug(test, svc_a);
+	tbstream_tb_test_expect_withdrawn(test, "alpha");
+}
+
 /* Wait for the backend's watch to apply a change of the peer's properties */
 static bool tbstream_tb_test_wait_hopid(struct tbstream *s,
 					enum tbstream_dir dir, int hopid)
@@ -1739,6 +1816,8 @@ static struct kunit_case tbstream_tb_core_cases[] = {
 	KUNIT_CASE(tbstream_tb_test_core_configured_first),
 	KUNIT_CASE(tbstream_tb_test_core_errors),
 	KUNIT_CASE(tbstream_tb_test_core_inherit),
+	KUNIT_CASE(tbstream_tb_test_core_inherit_at_probe),
+	KUNIT_CASE(tbstream_tb_test_core_same_name),
 	KUNIT_CASE_SLOW(tbstream_tb_test_core_watch),
 	{ }
 };
