@@ -17,6 +17,7 @@
 #   vm-initramfs.cpio.gz   busybox, modules, tests, harness/vm/init
 #   vm-console.log the guest console (kernel log and test output)
 #   vm-results.log the guest's result channel (second serial port)
+#   vm-build.log   the kernel build output
 #
 # Fails when a test fails or did not report, the summary is missing, the
 # console shows a kernel splat (SPLAT_RE in lib.sh), kmemleak reports a
@@ -30,13 +31,16 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-VMK="$BUILD/vm-kernel"
-MODSTAGE="$BUILD/vm-modules"
+# VM_NAME=vm-foo with VM_CONFIG="CONFIG_X=n ..." builds a variant kernel
+# in .build/vm-foo* (used to measure what the debug options cost).
+VM_NAME=${VM_NAME:-vm}
+VMK="$BUILD/$VM_NAME-kernel"
+MODSTAGE="$BUILD/$VM_NAME-modules"
 PROGS="$BUILD/vm-progs"
-ROOTFS="$BUILD/vm-rootfs"
-INITRAMFS="$BUILD/vm-initramfs.cpio.gz"
-CONSOLE="$BUILD/vm-console.log"
-RESULTS="$BUILD/vm-results.log"
+ROOTFS="$BUILD/$VM_NAME-rootfs"
+INITRAMFS="$BUILD/$VM_NAME-initramfs.cpio.gz"
+CONSOLE="$BUILD/$VM_NAME-console.log"
+RESULTS="$BUILD/$VM_NAME-results.log"
 FRAGMENT="$SRC/harness/vm/kernel.config"
 TESTDIR="$SRC/tools/testing/selftests/drivers/thunderbolt/stream"
 VM_TIMEOUT=${VM_TIMEOUT:-1200}
@@ -48,12 +52,22 @@ kmake() {
 
 # The fragment actually merged: the file plus the simulator once it exists.
 want_fragment() {
-	cat "$FRAGMENT"
+	local line
+
+	while IFS= read -r line; do
+		case " ${VM_CONFIG:-} " in
+		*" ${line%%=*}="*) ;;	# overridden below
+		*) echo "$line" ;;
+		esac
+	done <"$FRAGMENT"
 	if [ -e "$SRC/drivers/thunderbolt/stream_sim.c" ] &&
 	   grep -q '^config USB4_STREAM_SIM' \
 		"$SRC/drivers/thunderbolt/Kconfig.stream"; then
 		echo "CONFIG_USB4_STREAM_SIM=y"
 	fi
+	for line in ${VM_CONFIG:-}; do
+		echo "$line"
+	done
 }
 
 # Regenerate .config only when the fragment (or the Kconfig) changed, so
@@ -106,15 +120,15 @@ build_kernel() {
 	local t0=$SECONDS
 
 	log "building kernel and modules in $VMK"
-	kmake bzImage modules >"$BUILD/vm-build.log" 2>&1 || {
-		grep -E 'error|Error' "$BUILD/vm-build.log" | head -40 >&2
-		die "kernel build failed, see $BUILD/vm-build.log"
+	kmake bzImage modules >"$BUILD/$VM_NAME-build.log" 2>&1 || {
+		grep -E 'error|Error' "$BUILD/$VM_NAME-build.log" | head -40 >&2
+		die "kernel build failed, see $BUILD/$VM_NAME-build.log"
 	}
 	KREL=$(kmake -s kernelrelease)
 	rm -rf "$MODSTAGE"
 	kmake -s INSTALL_MOD_PATH="$MODSTAGE" INSTALL_MOD_STRIP=1 \
-		modules_install >>"$BUILD/vm-build.log" 2>&1 ||
-		die "modules_install failed, see $BUILD/vm-build.log"
+		modules_install >>"$BUILD/$VM_NAME-build.log" 2>&1 ||
+		die "modules_install failed, see $BUILD/$VM_NAME-build.log"
 	for m in thunderbolt thunderbolt_stream; do
 		[ -n "$(find "$MODSTAGE/lib/modules/$KREL" -name "$m.ko")" ] ||
 			die "$m.ko was not built"
@@ -287,9 +301,9 @@ check() {
 		errors=1
 	fi
 
-	if find_splats "$CONSOLE" >"$BUILD/vm-splats.log"; then
+	if find_splats "$CONSOLE" >"$BUILD/$VM_NAME-splats.log"; then
 		log "ERROR: kernel splat on the console:"
-		head -20 "$BUILD/vm-splats.log" >&2
+		head -20 "$BUILD/$VM_NAME-splats.log" >&2
 		log "full log: $CONSOLE"
 		errors=1
 	fi
@@ -312,7 +326,7 @@ main() {
 		die "harness/prepare.sh failed"
 
 	mkdir -p "$BUILD"
-	exec 9>"$BUILD/vm.lock"
+	exec 9>"$BUILD/$VM_NAME.lock"
 	flock -n 9 || { log "waiting for another vm.sh"; flock 9; }
 
 	if [ "${1:-}" = demo ]; then
