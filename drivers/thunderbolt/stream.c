@@ -160,6 +160,11 @@ static void tbstream_advertise(struct tbstream *s)
 			 ret);
 }
 
+static bool tbstream_hopid_valid(int hopid)
+{
+	return hopid >= TBSTREAM_HOPID_MIN && hopid <= TBSTREAM_HOPID_MAX;
+}
+
 static bool tbstream_may_inherit(const struct tbstream *s)
 {
 	return s->hop[TBSTREAM_IN].req == TBSTREAM_HOPID_NONE &&
@@ -187,7 +192,9 @@ static void tbstream_inherit(struct tbstream *s)
 
 	if (!tbstream_may_inherit(s) || s->running)
 		return;
-	if (peer->ops->lookup(peer, s->name, &peer_in, &peer_out)) {
+	/* A HopID out of range is no advertisement either */
+	if (peer->ops->lookup(peer, s->name, &peer_in, &peer_out) ||
+	    !tbstream_hopid_valid(peer_in) || !tbstream_hopid_valid(peer_out)) {
 		tbstream_drop_inherited(s);
 		return;
 	}
@@ -989,8 +996,12 @@ void tbstream_release(struct tbstream_file *f)
 	if (last && s->running) {
 		tbstream_send_close(s);
 		/* Opened again while draining: keep running */
-		if (!tbstream_openers(s))
+		if (!tbstream_openers(s)) {
 			tbstream_stop(s);
+			/* Follow what the peer changed while we ran */
+			tbstream_inherit(s);
+			tbstream_advertise(s);
+		}
 	}
 	mutex_unlock(&s->lock);
 
@@ -1470,7 +1481,7 @@ int tbstream_set_hopid(struct tbstream *s, enum tbstream_dir dir, int value)
 	int ret = 0;
 
 	if (value != TBSTREAM_HOPID_AUTO && value != TBSTREAM_HOPID_NONE &&
-	    (value < TBSTREAM_HOPID_MIN || value > TBSTREAM_HOPID_MAX))
+	    !tbstream_hopid_valid(value))
 		return -EINVAL;
 
 	mutex_lock(&s->lock);
@@ -1741,9 +1752,10 @@ struct tb_property_dir *tbstream_tb_build_dir(void)
 /*
  * The 6.12 core offers no way to change a registered directory in place,
  * so a new "stream" directory replaces the old one. It is built first and
- * swapped in with nothing in between, which leaves a window of a few
- * instructions in which a peer's properties request would find no stream
- * service (see "Differences between kernels" in the admin guide).
+ * swapped in right away; between the two calls the core only queues
+ * property change notifications (a walk of the bus), but a properties
+ * request that a peer sends exactly then finds no stream service (see
+ * "Differences between kernels" in the admin guide).
  */
 static int tbstream_tb_publish(void)
 {

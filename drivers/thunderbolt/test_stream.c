@@ -1352,6 +1352,34 @@ static void tbstream_test_hopid_rewrite_retries(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 1);
 }
 
+/*
+ * An inheriting stream whose rings ran when the peer changed its HopIDs
+ * follows the change once closed.
+ */
+static void tbstream_test_hopid_inherit_after_close(struct kunit *test)
+{
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	int in;
+	u8 buf[4];
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	in = tbstream_get_hopid(b, TBSTREAM_IN);
+	fa = tbstream_test_open(test, a, true);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read(fa, buf, 1, true), -EAGAIN);
+	tbstream_test_set(test, b, "in_hopid", "33");
+	/* Running: keeps what it has */
+	msleep(50);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_OUT), in);
+
+	tbstream_test_close(test, fa);
+	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, 33),
+			33);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "pong", 4, true), 4);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, buf, 4), 4);
+}
+
 static struct kunit_case tbstream_hopid_cases[] = {
 	KUNIT_CASE(tbstream_test_hopid_rewrite_retries),
 	KUNIT_CASE(tbstream_test_hopid_exhaust),
@@ -1359,6 +1387,7 @@ static struct kunit_case tbstream_hopid_cases[] = {
 	KUNIT_CASE(tbstream_test_hopid_receiver_first),
 	KUNIT_CASE(tbstream_test_hopid_inherit_at_mkdir),
 	KUNIT_CASE(tbstream_test_hopid_inherit_follows),
+	KUNIT_CASE(tbstream_test_hopid_inherit_after_close),
 	KUNIT_CASE(tbstream_test_hopid_taken),
 	KUNIT_CASE(tbstream_test_hopid_auto_skips_8),
 	KUNIT_CASE(tbstream_test_hopid_release),

@@ -1763,6 +1763,31 @@ static void tbstream_tb_test_core_same_name(struct kunit *test)
 	tbstream_tb_test_expect_withdrawn(test, "alpha");
 }
 
+/* A HopID no peer can have advertised is no advertisement to inherit */
+static void tbstream_tb_test_core_inherit_garbage(struct kunit *test)
+{
+	static const struct tbstream_tb_test_stream garbage[] = {
+		{ "alpha", 10, 0xffffffff },
+	};
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group;
+	struct tb_service *svc;
+	struct tbstream *s;
+
+	tbstream_tb_test_set_remote(test, t->xd, garbage, 1);
+	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				    TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc);
+	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
+	s = tbstream_tb_test_mkdir(test, group, "alpha");
+
+	/* The peer transmits on 0xffffffff: we cannot receive that */
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 0);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+	tbstream_tb_test_expect_withdrawn(test, "alpha");
+}
+
 /* Wait for the backend's watch to apply a change of the peer's properties */
 static bool tbstream_tb_test_wait_hopid(struct tbstream *s,
 					enum tbstream_dir dir, int hopid)
@@ -1818,6 +1843,7 @@ static struct kunit_case tbstream_tb_core_cases[] = {
 	KUNIT_CASE(tbstream_tb_test_core_inherit),
 	KUNIT_CASE(tbstream_tb_test_core_inherit_at_probe),
 	KUNIT_CASE(tbstream_tb_test_core_same_name),
+	KUNIT_CASE(tbstream_tb_test_core_inherit_garbage),
 	KUNIT_CASE_SLOW(tbstream_tb_test_core_watch),
 	{ }
 };
