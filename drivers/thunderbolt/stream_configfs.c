@@ -51,9 +51,9 @@ static ssize_t tbstream_hopid_store(struct config_item *item,
 	int value;
 	int ret;
 
-	ret = kstrtoint(page, 0, &value);
-	if (ret)
-		return ret;
+	/* Anything that is not a number in range is EINVAL, as documented */
+	if (kstrtoint(page, 0, &value))
+		return -EINVAL;
 	ret = tbstream_set_hopid(to_tbstream(item), dir, value);
 	return ret ?: len;
 }
@@ -91,9 +91,8 @@ static ssize_t tbstream_ring_size_store(struct config_item *item,
 	unsigned int value;
 	int ret;
 
-	ret = kstrtouint(page, 0, &value);
-	if (ret)
-		return ret;
+	if (kstrtouint(page, 0, &value))
+		return -EINVAL;
 	ret = tbstream_set_ring_size(to_tbstream(item), value);
 	return ret ?: len;
 }
@@ -110,9 +109,8 @@ static ssize_t tbstream_throttling_store(struct config_item *item,
 	unsigned int value;
 	int ret;
 
-	ret = kstrtouint(page, 0, &value);
-	if (ret)
-		return ret;
+	if (kstrtouint(page, 0, &value))
+		return -EINVAL;
 	ret = tbstream_set_throttling(to_tbstream(item), value);
 	return ret ?: len;
 }
@@ -128,9 +126,8 @@ static ssize_t tbstream_busy_poll_store(struct config_item *item,
 	bool value;
 	int ret;
 
-	ret = kstrtobool(page, &value);
-	if (ret)
-		return ret;
+	if (kstrtobool(page, &value))
+		return -EINVAL;
 	ret = tbstream_set_busy_poll(to_tbstream(item), value);
 	return ret ?: len;
 }

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tbstream_try: do one system call on a file and print its result as
+ * "ok <value>" or "err <ERRNO NAME>", so that shell tests can assert
+ * exact errno values.
+ *
+ *   tbstream_try write PATH TEXT       open O_WRONLY, write TEXT
+ *   tbstream_try write-nb PATH TEXT    the same with O_NONBLOCK
+ *   tbstream_try read PATH             open O_RDONLY, read once
+ *   tbstream_try read-nb PATH          the same with O_NONBLOCK
+ *   tbstream_try open-nb PATH          open O_RDWR | O_NONBLOCK
+ *   tbstream_try poll PATH             open, poll once with 0 timeout
+ *   tbstream_try store PATH TEXT       write TEXT to an attribute file
+ *   tbstream_try mkdir PATH            mkdir (ConfigFS groups)
+ *
+ * An open that fails is reported like the call itself.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct {
+	int err;
+	const char *name;
+} names[] = {
+	{ EAGAIN, "EAGAIN" }, { EBUSY, "EBUSY" }, { EEXIST, "EEXIST" },
+	{ EFAULT, "EFAULT" }, { EINVAL, "EINVAL" }, { EIO, "EIO" },
+	{ ENAMETOOLONG, "ENAMETOOLONG" }, { ENOENT, "ENOENT" },
+	{ ENOSPC, "ENOSPC" }, { ENXIO, "ENXIO" }, { EPERM, "EPERM" },
+	{ EPIPE, "EPIPE" }, { ERANGE, "ERANGE" }, { ENOTEMPTY, "ENOTEMPTY" },
+	{ ENODEV, "ENODEV" }, { EINTR, "EINTR" },
+};
+
+static int report(long ret)
+{
+	unsigned int i;
+
+	if (ret >= 0) {
+		printf("ok %ld\n", ret);
+		return 0;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (names[i].err == errno) {
+			printf("err %s\n", names[i].name);
+			return 1;
+		}
+	}
+	printf("err %d\n", errno);
+	return 1;
+}
+
+static int open_or_report(const char *path, int flags, int *fd)
+{
+	*fd = open(path, flags);
+	return *fd < 0 ? report(-1) + 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *op = argc > 1 ? argv[1] : "";
+	const char *text = argc > 3 ? argv[3] : "";
+	char buf[4096];
+	struct pollfd pfd;
+	int fd, ret;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s OP PATH [TEXT]\n", argv[0]);
+		return 2;
+	}
+	if (!strcmp(op, "write") || !strcmp(op, "write-nb") ||
+	    !strcmp(op, "store")) {
+		ret = open_or_report(argv[2], O_WRONLY |
+				     (op[5] == '-' ? O_NONBLOCK : 0), &fd);
+		if (ret)
+			return ret - 1;
+		return report(write(fd, text, strlen(text)));
+	}
+	if (!strcmp(op, "read") || !strcmp(op, "read-nb")) {
+		ret = open_or_report(argv[2], O_RDONLY |
+				     (op[4] == '-' ? O_NONBLOCK : 0), &fd);
+		if (ret)
+			return ret - 1;
+		return report(read(fd, buf, sizeof(buf)));
+	}
+	if (!strcmp(op, "mkdir"))
+		return report(mkdir(argv[2], 0755));
+	if (!strcmp(op, "open-nb")) {
+		ret = open_or_report(argv[2], O_RDWR | O_NONBLOCK, &fd);
+		return ret ? ret - 1 : report(0);
+	}
+	if (!strcmp(op, "poll")) {
+		ret = open_or_report(argv[2], O_RDWR | O_NONBLOCK, &fd);
+		if (ret)
+			return ret - 1;
+		pfd.fd = fd;
+		pfd.events = POLLIN | POLLOUT;
+		ret = poll(&pfd, 1, 0);
+		if (ret < 0)
+			return report(-1);
+		printf("ok%s%s%s%s\n", pfd.revents & POLLIN ? " IN" : "",
+		       pfd.revents & POLLOUT ? " OUT" : "",
+		       pfd.revents & POLLHUP ? " HUP" : "",
+		       pfd.revents & POLLERR ? " ERR" : "");
+		return 0;
+	}
+	fprintf(stderr, "unknown operation %s\n", op);
+	return 2;
+}

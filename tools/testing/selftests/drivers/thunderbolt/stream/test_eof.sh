@@ -1,0 +1,34 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The reader sees end of file when the writer closes, and again on the
+# next read; after the peer closed, a write fails with EPIPE.
+
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/simlib.sh"
+
+need_sim
+new_cable
+
+rx=$(mkstream "$SVC_B" eof -1 -1)
+tx=$(mkstream "$SVC_A" eof)
+wait_inherit "$SVC_A" eof
+
+exec 3<"$rx"
+cat <&3 > /tmp/got &
+reader=$!
+echo "hello over the cable" > "$tx" || fail "write failed"
+wait $reader || fail "reader failed"
+assert_eq "$(cat /tmp/got)" "hello over the cable" "received text"
+# Sticky EOF: the same open file reads end of file again at once
+assert_eq "$(timeout 5 cat <&3 | wc -c)" 0 "second read after EOF"
+# The peer has closed: writing on the receiving side fails with EPIPE,
+# and poll reports the hang-up
+expect "err EPIPE" write "$rx" x
+tbstream_try poll "$rx" | grep -q HUP || fail "no EPOLLHUP after peer CLOSE"
+exec 3<&-
+rm -f /tmp/got
+
+rmstream "$SVC_A" eof
+rmstream "$SVC_B" eof
+del_cable
