@@ -6,7 +6,8 @@
  * Local mode (the VM, or one host with a loop cable): every workload runs
  * over pipe(2), over TCP on 127.0.0.1 and over each stream given, in the
  * same run, and every figure is printed with its ratio to the pipe and TCP
- * figures:
+ * figures (TCP keeps Nagle on for throughput, as netcat does, and sets
+ * TCP_NODELAY for ping-pong):
  *
  *   tbstream_bench [options] [-T [LABEL=]WDEV:RDEV]... \
  *                            [-P [LABEL=]AW:BR:BW:AR]...
@@ -467,7 +468,8 @@ struct fdset {
 	int fd[4];		/* throughput: w r; ping-pong: aw br bw ar */
 };
 
-static void tcp_pair(int *a, int *b)
+/* Nagle stays on for bulk transfers (what netcat does), off for ping-pong */
+static void tcp_pair(int *a, int *b, int nodelay)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t len = sizeof(sa);
@@ -485,8 +487,10 @@ static void tcp_pair(int *a, int *b)
 	if (*b < 0)
 		die("tcp accept: %s", strerror(errno));
 	close(l);
-	setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (nodelay) {
+		setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 }
 
 static int open_dev(const char *path, int flags)
@@ -517,7 +521,7 @@ static void t_open(const struct transport *t, int pingpong, struct fdset *fs)
 		}
 		break;
 	case K_TCP:
-		tcp_pair(&fs->fd[0], &fs->fd[1]);
+		tcp_pair(&fs->fd[0], &fs->fd[1], pingpong);
 		if (pingpong) {
 			/* One connection carries both directions */
 			fs->fd[2] = dup(fs->fd[1]);
