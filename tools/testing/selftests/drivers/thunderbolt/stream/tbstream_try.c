@@ -10,6 +10,7 @@
  *   tbstream_try read-nb PATH          the same with O_NONBLOCK
  *   tbstream_try open-nb PATH          open O_RDWR | O_NONBLOCK
  *   tbstream_try poll PATH             open, poll once with 0 timeout
+ *   tbstream_try poll-wait PATH        open, poll without a timeout
  *   tbstream_try store PATH TEXT       write TEXT to an attribute file
  *   tbstream_try mkdir PATH            mkdir (ConfigFS groups)
  *
@@ -93,13 +94,13 @@ int main(int argc, char **argv)
 		ret = open_or_report(argv[2], O_RDWR | O_NONBLOCK, &fd);
 		return ret ? ret - 1 : report(0);
 	}
-	if (!strcmp(op, "poll")) {
+	if (!strcmp(op, "poll") || !strcmp(op, "poll-wait")) {
 		ret = open_or_report(argv[2], O_RDWR | O_NONBLOCK, &fd);
 		if (ret)
 			return ret - 1;
 		pfd.fd = fd;
 		pfd.events = POLLIN | POLLOUT;
-		ret = poll(&pfd, 1, 0);
+		ret = poll(&pfd, 1, op[4] == '-' ? -1 : 0);
 		if (ret < 0)
 			return report(-1);
 		printf("ok%s%s%s%s\n", pfd.revents & POLLIN ? " IN" : "",
