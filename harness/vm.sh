@@ -326,7 +326,7 @@ check() {
 }
 
 main() {
-	local tests ntests lock
+	local tests ntests
 
 	[ -f "$KTREE/.tbstream-unpacked" ] || bash "$SRC/harness/prepare.sh"
 	# Re-wire cheaply so that new driver files get their symlinks.

@@ -367,6 +367,12 @@ static ssize_t tbstream_test_write(struct tbstream_file *f, const void *buf,
 	return tbstream_write(f, &iter, nonblock);
 }
 
+/* The poll() mask as a plain integer, for KUNIT_EXPECT_EQ() */
+static u32 tbstream_test_poll(struct tbstream_file *f)
+{
+	return (__force u32)tbstream_poll(f, NULL, NULL);
+}
+
 static ssize_t tbstream_test_read(struct tbstream_file *f, void *buf,
 				  size_t len, bool nonblock)
 {
@@ -2107,21 +2113,21 @@ static void tbstream_test_unplug_poll(struct kunit *test)
 
 	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	KUNIT_EXPECT_EQ(test, tbstream_poll(fa, NULL, NULL),
-			EPOLLOUT | EPOLLWRNORM);
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fa),
+			(__force u32)(EPOLLOUT | EPOLLWRNORM));
 
 	tbstream_sim_cable_unplug(t->cable);
-	KUNIT_EXPECT_EQ(test, tbstream_poll(fa, NULL, NULL),
-			EPOLLHUP | EPOLLERR);
-	KUNIT_EXPECT_EQ(test, tbstream_poll(fb, NULL, NULL),
-			EPOLLHUP | EPOLLERR);
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fa),
+			(__force u32)(EPOLLHUP | EPOLLERR));
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fb),
+			(__force u32)(EPOLLHUP | EPOLLERR));
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fa, buf, 4, true), -ENXIO);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 4, true), -ENXIO);
 
 	/* Files of the old attachment stay dead after a replug */
 	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_poll(fa, NULL, NULL),
-			EPOLLHUP | EPOLLERR);
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fa),
+			(__force u32)(EPOLLHUP | EPOLLERR));
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 4, false), -ENXIO);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fb, buf, 4, false), -ENXIO);
 }
@@ -2184,7 +2190,7 @@ static void tbstream_test_open_detached_blocking(struct kunit *test)
 	dst = tbstream_test_alloc(test, 1000);
 
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 1, true), -EAGAIN);
-	KUNIT_EXPECT_EQ(test, tbstream_poll(fb, NULL, NULL), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fb), 0U);
 	io = tbstream_test_io_start(test, fb, false, dst, 1000, true);
 	tbstream_test_expect_blocked(test, io);
 
@@ -2234,8 +2240,8 @@ static void tbstream_test_rmdir_open(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fa, buf, 16, false), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 16, true), -ENXIO);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 16, false), -ENXIO);
-	KUNIT_EXPECT_EQ(test, tbstream_poll(fa, NULL, NULL),
-			EPOLLHUP | EPOLLERR);
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fa),
+			(__force u32)(EPOLLHUP | EPOLLERR));
 	tbstream_test_open_fails(test, a, true, -ENXIO);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
 
