@@ -13,7 +13,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 PKGS="build-essential flex bison bc libelf-dev libssl-dev cpio rsync kmod
-python3 qemu-system-x86 busybox-static sparse xz-utils dwarves"
+python3 qemu-system-x86 busybox-static sparse xz-utils dwarves shellcheck
+dkms"
 
 install_packages() {
 	local missing=""
