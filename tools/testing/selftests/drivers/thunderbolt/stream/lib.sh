@@ -6,6 +6,8 @@
 # A test is one script that exits 0 (pass), 1 (fail) or 4 (skip, the
 # kselftest code). fail() and skip() print why and exit.
 
+# Used by the tests that source this file.
+# shellcheck disable=SC2034
 MODULE=thunderbolt_stream
 CONFIGFS=/sys/kernel/config/thunderbolt/stream
 DEBUGFS=/sys/kernel/debug/thunderbolt_stream
