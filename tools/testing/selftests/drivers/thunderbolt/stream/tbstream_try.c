@@ -12,6 +12,9 @@
  *   tbstream_try poll PATH             open, poll once with 0 timeout
  *   tbstream_try poll-wait PATH        open, poll without a timeout
  *   tbstream_try store PATH TEXT       write TEXT to an attribute file
+ *   tbstream_try store-esc PATH TEXT   the same after expanding \0, \n,
+ *                                      \t, \\ and \xHH in TEXT (one write)
+ *   tbstream_try store-rep PATH TEXT N write TEXT repeated N times at once
  *   tbstream_try mkdir PATH            mkdir (ConfigFS groups)
  *
  * An open that fails is reported like the call itself.
@@ -21,6 +24,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,6 +59,35 @@ static int report(long ret)
 	return 1;
 }
 
+/* Expand \0, \n, \t, \\ and \xHH; returns the length */
+static size_t unescape(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+	unsigned int hex;
+
+	while (*in && n < size) {
+		if (*in != '\\' || !in[1]) {
+			out[n++] = *in++;
+			continue;
+		}
+		in++;
+		switch (*in) {
+		case '0': out[n++] = '\0'; in++; break;
+		case 'n': out[n++] = '\n'; in++; break;
+		case 't': out[n++] = '\t'; in++; break;
+		case 'x':
+			if (sscanf(in + 1, "%2x", &hex) == 1) {
+				out[n++] = hex;
+				in += 3;
+				break;
+			}
+			/* fall through */
+		default: out[n++] = *in++; break;
+		}
+	}
+	return n;
+}
+
 static int open_or_report(const char *path, int flags, int *fd)
 {
 	*fd = open(path, flags);
@@ -65,7 +98,10 @@ int main(int argc, char **argv)
 {
 	const char *op = argc > 1 ? argv[1] : "";
 	const char *text = argc > 3 ? argv[3] : "";
+	static char big[1 << 20];
 	char buf[4096];
+	size_t len, n;
+	int count;
 	struct pollfd pfd;
 	int fd, ret;
 
@@ -80,6 +116,21 @@ int main(int argc, char **argv)
 		if (ret)
 			return ret - 1;
 		return report(write(fd, text, strlen(text)));
+	}
+	if (!strcmp(op, "store-esc") || !strcmp(op, "store-rep")) {
+		if (op[6] == 'e') {
+			len = unescape(text, big, sizeof(big));
+		} else {
+			count = argc > 4 ? atoi(argv[4]) : 1;
+			for (len = 0; count-- > 0 &&
+			     len + strlen(text) <= sizeof(big);)
+				for (n = 0; text[n]; n++)
+					big[len++] = text[n];
+		}
+		ret = open_or_report(argv[2], O_WRONLY, &fd);
+		if (ret)
+			return ret - 1;
+		return report(write(fd, big, len));
 	}
 	if (!strcmp(op, "read") || !strcmp(op, "read-nb")) {
 		ret = open_or_report(argv[2], O_RDONLY |
