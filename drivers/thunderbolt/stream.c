@@ -891,7 +891,7 @@ __poll_t tbstream_poll(struct tbstream_file *f, struct file *file,
  * Wait until every accepted byte has left, then send CLOSE and wait for
  * it too. Gives up when the transmit ring makes no progress for
  * %TBSTREAM_DRAIN_TIMEOUT ms (a peer that stopped reading, or never
- * opened), when the peer closed, or on a fatal signal.
+ * opened) or when the peer closed.
  */
 static void tbstream_send_close(struct tbstream *s)
 {
@@ -920,11 +920,14 @@ static void tbstream_send_close(struct tbstream *s)
 		tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
 		tbstream_watch_rx(s, true);
 		mutex_unlock(&s->tx_mutex);
-		ret = wait_event_killable_timeout(s->tx_wait, tbstream_tx_wake(s),
-						  drain_timeout);
+		/*
+		 * Not killable: a killed writer's close is exactly when the
+		 * accepted bytes and the CLOSE must still reach the reader.
+		 * The no-progress timeout bounds it.
+		 */
+		ret = wait_event_idle_timeout(s->tx_wait, tbstream_tx_wake(s),
+					      drain_timeout);
 		mutex_lock(&s->tx_mutex);
-		if (ret < 0)
-			break;
 		tbstream_tx_reap(s);
 		if (!ret && s->tx_pending == pending) {
 			dev_dbg(s->peer->dev, "%s: %u frames not drained\n",

@@ -11,7 +11,6 @@
  */
 
 #include <linux/configfs.h>
-#include <linux/ctype.h>
 #include <linux/kstrtox.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -213,19 +212,20 @@ const struct config_item_type tbstream_service_type = {
 
 /*
  * A service group is named after the peer's service device:
- * "<domain>-<route>.<index>", the route in hexadecimal.
+ * "<domain>-<route>.<index>", the route in hexadecimal. Only the exact
+ * form the thunderbolt core gives its devices is accepted: no spaces,
+ * signs, prefixes, upper case, leading zeros or numbers that overflow.
  */
 static bool tbstream_service_name_valid(const char *name)
 {
 	unsigned int domain, index;
 	unsigned long long route;
-	int end = 0;
+	char canon[48];
 
-	if (!isdigit(name[0]))
+	if (sscanf(name, "%u-%llx.%u", &domain, &route, &index) != 3)
 		return false;
-	if (sscanf(name, "%u-%llx.%u%n", &domain, &route, &index, &end) != 3)
-		return false;
-	return end && !name[end];
+	snprintf(canon, sizeof(canon), "%u-%llx.%u", domain, route, index);
+	return !strcmp(canon, name);
 }
 
 static struct config_group *tbstream_root_make_group(struct config_group *group,
