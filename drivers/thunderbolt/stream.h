@@ -264,7 +264,7 @@ struct tbstream_stats {
  * @misc: The character device, registered from mkdir to rmdir
  * @lock: Serializes configuration, attach/detach, start/stop (see
  *	  "Locking" in stream.c). Guards @peer, @hop, @ring_size,
- *	  @throttling, @busy_poll, @tx, @rx, @frames.
+ *	  @throttling, @busy_poll, @tx, @rx, @nframes.
  * @peer: Peer attached to, or %NULL (P: tbstream_lock and @lock)
  * @hop: HopID settings, indexed by &enum tbstream_dir
  * @ring_size: Entries in each ring

@@ -17,22 +17,15 @@
 #   qab/qba ping-pong with busy_poll on both ends of both streams
 
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/simlib.sh"
 
-SIMFS=/sys/kernel/debug/thunderbolt_stream_sim
 STREAMS="bt bt32 pab pba qab qba"
 
-load_module
-[ -d "$SIMFS" ] || skip "no simulated cable (CONFIG_USB4_STREAM_SIM)"
-
-old=$(cut -d' ' -f1 "$SIMFS/cables")
-echo 1 > "$SIMFS/new_cable" || fail "cannot create a cable"
-cable=
-for id in $(cut -d' ' -f1 "$SIMFS/cables"); do
-	echo "$old" | grep -qx "$id" || cable=$id
-done
-[ -n "$cable" ] || fail "the new cable is not in $SIMFS/cables"
-svc_a=$(cat "$SIMFS/cable$cable/service_a")
-svc_b=$(cat "$SIMFS/cable$cable/service_b")
+need_sim
+new_cable
+cable=$CABLE
+svc_a=$SVC_A
+svc_b=$SVC_B
 
 # stream SVC NAME [HOPIDS] [ATTR=VALUE...]: configure one end, print its
 # device; HOPIDS "-1" asks for automatic HopIDs (the receiver's side)
@@ -102,7 +95,7 @@ for s in $STREAMS; do
 		fail "rmdir stream $s"
 done
 rmdir "$CONFIGFS/$svc_a" "$CONFIGFS/$svc_b" 2>/dev/null
-echo "$cable" > "$SIMFS/del_cable" || fail "cannot remove cable $cable"
+del_cable
 
 [ $rc = 0 ] || fail "tbstream_bench failed (exit $rc)"
 exit 0
