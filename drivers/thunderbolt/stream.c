@@ -141,8 +141,11 @@ static void tbstream_release_hopid(struct tbstream *s, enum tbstream_dir dir)
 	tbstream_set_held(s, dir, 0, false);
 }
 
-/* Tell the peer about the stream, or withdraw it while HopIDs are missing */
-static void tbstream_advertise(struct tbstream *s)
+/*
+ * Tell the peer about the stream, or withdraw it while HopIDs are missing.
+ * Returns 0 or the backend's error.
+ */
+static int tbstream_advertise(struct tbstream *s)
 {
 	struct tbstream_peer *peer = s->peer;
 	int ret;
@@ -151,13 +154,14 @@ static void tbstream_advertise(struct tbstream *s)
 
 	if (!tbstream_hopids_held(s)) {
 		peer->ops->withdraw(peer, s->name);
-		return;
+		return 0;
 	}
 	ret = peer->ops->advertise(peer, s->name, s->hop[TBSTREAM_IN].hopid,
 				   s->hop[TBSTREAM_OUT].hopid);
 	if (ret)
 		dev_warn(peer->dev, "%s: advertising failed: %d\n", s->name,
 			 ret);
+	return ret;
 }
 
 static bool tbstream_hopid_valid(int hopid)
@@ -1110,8 +1114,11 @@ static void tbstream_alloc_requested(struct tbstream *s, enum tbstream_dir dir)
 	tbstream_set_held(s, dir, hopid, false);
 }
 
-static void tbstream_attach(struct tbstream *s, struct tbstream_peer *peer)
+/* Returns 0, or the error of advertising: the caller then detaches @s */
+static int tbstream_attach(struct tbstream *s, struct tbstream_peer *peer)
 {
+	int ret;
+
 	lockdep_assert_held(&tbstream_lock);
 	lockdep_assert_held(&s->lock);
 
@@ -1122,8 +1129,9 @@ static void tbstream_attach(struct tbstream *s, struct tbstream_peer *peer)
 	tbstream_alloc_requested(s, TBSTREAM_IN);
 	tbstream_alloc_requested(s, TBSTREAM_OUT);
 	tbstream_inherit(s);
-	tbstream_advertise(s);
+	ret = tbstream_advertise(s);
 	wake_up(&s->rx_wait);
+	return ret;
 }
 
 /* The peer went away: end every file of this attachment with -ENXIO */
@@ -1175,18 +1183,22 @@ static struct tbstream_service *tbstream_find_service(const char *name)
 	return NULL;
 }
 
-static void tbstream_service_attach(struct tbstream_service *svc,
-				    struct tbstream_peer *peer)
+static int tbstream_service_attach(struct tbstream_service *svc,
+				   struct tbstream_peer *peer)
 {
 	struct tbstream *s;
+	int ret = 0;
 
 	svc->peer = peer;
 	peer->service = svc;
 	list_for_each_entry(s, &svc->streams, node) {
 		mutex_lock(&s->lock);
-		tbstream_attach(s, peer);
+		ret = tbstream_attach(s, peer);
 		mutex_unlock(&s->lock);
+		if (ret)
+			break;
 	}
+	return ret;
 }
 
 static void tbstream_service_detach(struct tbstream_service *svc)
@@ -1209,7 +1221,9 @@ static void tbstream_service_detach(struct tbstream_service *svc)
  * Attaches the ConfigFS service group of the same name, if there is one.
  *
  * Context: Process context; takes tbstream_lock and stream locks.
- * Return: %0, or -EEXIST when a peer of that name is registered already.
+ * Return: %0, -EEXIST when a peer of that name is registered already, or
+ * the error of advertising one of the group's streams (-ENOMEM); the peer
+ * is then not registered.
  */
 int tbstream_peer_register(struct tbstream_peer *peer)
 {
@@ -1225,7 +1239,12 @@ int tbstream_peer_register(struct tbstream_peer *peer)
 	peer->service = NULL;
 	svc = tbstream_find_service(peer->name);
 	if (svc)
-		tbstream_service_attach(svc, peer);
+		ret = tbstream_service_attach(svc, peer);
+	/* All or nothing: as if the peer had come and gone at once */
+	if (ret) {
+		tbstream_service_detach(svc);
+		list_del(&peer->node);
+	}
 out_unlock:
 	mutex_unlock(&tbstream_lock);
 	return ret;
@@ -1340,7 +1359,7 @@ static void tbstream_init_stream(struct tbstream *s,
  *
  * Context: Process context (ConfigFS mkdir).
  * Return: The stream, or an ERR_PTR: -ENOMEM, -ENOSPC, or what
- * misc_register() returned.
+ * misc_register() or advertising the stream returned.
  */
 struct tbstream *tbstream_create(struct tbstream_service *svc,
 				 const char *name,
@@ -1370,10 +1389,16 @@ struct tbstream *tbstream_create(struct tbstream_service *svc,
 	list_add_tail(&s->node, &svc->streams);
 	if (svc->peer) {
 		mutex_lock(&s->lock);
-		tbstream_attach(s, svc->peer);
+		ret = tbstream_attach(s, svc->peer);
 		mutex_unlock(&s->lock);
 	}
 	mutex_unlock(&tbstream_lock);
+	/* Undone as rmdir does it: the device may be open already */
+	if (ret) {
+		tbstream_remove(s);
+		config_item_put(&s->item);
+		return ERR_PTR(ret);
+	}
 	return s;
 
 err_free_index:
@@ -1472,11 +1497,13 @@ static int tbstream_change_hopid(struct tbstream *s, enum tbstream_dir dir,
  * @value: %TBSTREAM_HOPID_AUTO, %TBSTREAM_HOPID_NONE or an exact HopID
  *
  * Writing the value already in effect changes nothing and succeeds. On
- * failure the HopID held before is kept.
+ * failure the HopID held before is kept, except when only advertising the
+ * new one failed: that one is then held, and writing it again retries.
  *
  * Context: Process context.
  * Return: %0; -EINVAL for a value out of range, -EBUSY while open or when
- * the exact HopID is taken, -ENOSPC when no HopID is free.
+ * the exact HopID is taken, -ENOSPC when no HopID is free, or the error
+ * of advertising the stream (-ENOMEM).
  */
 int tbstream_set_hopid(struct tbstream *s, enum tbstream_dir dir, int value)
 {
@@ -1503,7 +1530,7 @@ out_set:
 	hop->req = value;
 	if (s->peer) {
 		tbstream_inherit(s);
-		tbstream_advertise(s);
+		ret = tbstream_advertise(s);
 	}
 out_unlock:
 	mutex_unlock(&s->lock);
@@ -1613,6 +1640,9 @@ int tbstream_set_busy_poll(struct tbstream *s, bool enable)
  * @watch: Re-reads the peer's advertisement when its properties change:
  *	   the 6.12 core tells service drivers nothing about that
  * @remote_gen: Generation of the peer's properties last looked at
+ * @suspended: The peer is unregistered from the core for a system sleep.
+ *	       Only probe, remove and the PM callbacks touch it, and the
+ *	       driver core serializes those with the device lock of @svc.
  */
 struct tbstream_tb {
 	struct tbstream_peer peer;
@@ -1620,6 +1650,7 @@ struct tbstream_tb {
 	struct tb_xdomain *xd;
 	struct delayed_work watch;
 	u32 remote_gen;
+	bool suspended;
 };
 
 /**
@@ -1638,7 +1669,10 @@ struct tbstream_tb_ring {
 	bool armed;
 };
 
-/* Every stream this host advertises, on any peer (P: tbstream_tb_lock) */
+/*
+ * Every stream this host wants to advertise, on any peer, oldest first
+ * (P: tbstream_tb_lock). Only the oldest entry of a name is published.
+ */
 struct tbstream_tb_advert {
 	struct list_head node;
 	const struct tbstream_peer *peer;
@@ -1723,12 +1757,29 @@ static int tbstream_tb_add_stream_dir(struct tb_property_dir *dir,
 	return ret;
 }
 
+/* Another peer's stream of the same name asked first */
+static bool tbstream_tb_advert_shadowed(const struct tbstream_tb_advert *adv)
+{
+	const struct tbstream_tb_advert *first;
+
+	lockdep_assert_held(&tbstream_tb_lock);
+
+	list_for_each_entry(first, &tbstream_tb_adverts, node) {
+		if (first == adv)
+			return false;
+		if (!strcmp(first->name, adv->name))
+			return true;
+	}
+	return false;
+}
+
 /**
  * tbstream_tb_build_dir() - Build the "stream" directory to advertise
  *
  * The service directory of tbstream_create_dir() with one sub-directory
  * per advertised stream, keyed by the stream name, holding the immediates
- * "inhopid" and "outhopid".
+ * "inhopid" and "outhopid". Of streams that share a name on different
+ * peers, only the one that asked first is in it.
  *
  * Context: Process context, with tbstream_tb_lock held.
  * Return: The directory, or ERR_PTR(-ENOMEM).
@@ -1744,6 +1795,8 @@ struct tb_property_dir *tbstream_tb_build_dir(void)
 	if (!dir)
 		return ERR_PTR(-ENOMEM);
 	list_for_each_entry(adv, &tbstream_tb_adverts, node) {
+		if (tbstream_tb_advert_shadowed(adv))
+			continue;
 		if (tbstream_tb_add_stream_dir(dir, adv)) {
 			tb_property_free_dir(dir);
 			return ERR_PTR(-ENOMEM);
@@ -1788,14 +1841,15 @@ err_free_dir:
 	return ret;
 }
 
-static struct tbstream_tb_advert *tbstream_tb_find_advert(const char *name)
+static struct tbstream_tb_advert *
+tbstream_tb_find_advert(const struct tbstream_peer *peer, const char *name)
 {
 	struct tbstream_tb_advert *adv;
 
 	lockdep_assert_held(&tbstream_tb_lock);
 
 	list_for_each_entry(adv, &tbstream_tb_adverts, node) {
-		if (!strcmp(adv->name, name))
+		if (adv->peer == peer && !strcmp(adv->name, name))
 			return adv;
 	}
 	return NULL;
@@ -1803,7 +1857,9 @@ static struct tbstream_tb_advert *tbstream_tb_find_advert(const char *name)
 
 /*
  * The property directory is global in the 6.12 core: every peer sees
- * every stream, so a name can be advertised for one peer only.
+ * every stream, so a name can be advertised for one peer at a time. A
+ * stream whose name another peer's stream holds waits in the list and is
+ * published when that one is withdrawn.
  */
 static int tbstream_tb_advertise(struct tbstream_peer *peer,
 				 const char *name, int in_hopid, int out_hopid)
@@ -1812,11 +1868,7 @@ static int tbstream_tb_advertise(struct tbstream_peer *peer,
 	int ret = 0;
 
 	mutex_lock(&tbstream_tb_lock);
-	adv = tbstream_tb_find_advert(name);
-	if (adv && adv->peer != peer) {
-		ret = -EEXIST;
-		goto out_unlock;
-	}
+	adv = tbstream_tb_find_advert(peer, name);
 	if (adv && adv->in_hopid == in_hopid && adv->out_hopid == out_hopid)
 		goto out_unlock;
 	if (!adv) {
@@ -1831,6 +1883,12 @@ static int tbstream_tb_advertise(struct tbstream_peer *peer,
 	}
 	adv->in_hopid = in_hopid;
 	adv->out_hopid = out_hopid;
+	if (tbstream_tb_advert_shadowed(adv)) {
+		dev_info(peer->dev,
+			 "%s: name advertised to another peer, waiting for it\n",
+			 name);
+		goto out_unlock;
+	}
 	ret = tbstream_tb_publish();
 out_unlock:
 	mutex_unlock(&tbstream_tb_lock);
@@ -1840,13 +1898,16 @@ out_unlock:
 static void tbstream_tb_withdraw(struct tbstream_peer *peer, const char *name)
 {
 	struct tbstream_tb_advert *adv;
+	bool shadowed;
 
 	mutex_lock(&tbstream_tb_lock);
-	adv = tbstream_tb_find_advert(name);
-	if (adv && adv->peer == peer) {
+	adv = tbstream_tb_find_advert(peer, name);
+	if (adv) {
+		shadowed = tbstream_tb_advert_shadowed(adv);
 		list_del(&adv->node);
 		kfree(adv);
-		if (tbstream_tb_publish())
+		/* A stream waiting for the name takes it over here */
+		if (!shadowed && tbstream_tb_publish())
 			pr_warn("%s: advertisement not withdrawn\n", name);
 	}
 	mutex_unlock(&tbstream_tb_lock);
@@ -2146,8 +2207,13 @@ static void tbstream_tb_watch(struct work_struct *work)
 
 /* The Thunderbolt service driver */
 
+/* Linux 7.3 dropped the matching ID, which we never needed (see Kbuild) */
+#ifdef TBSTREAM_PROBE_NO_ID
+static int tbstream_probe(struct tb_service *svc)
+#else
 static int tbstream_probe(struct tb_service *svc,
 			  const struct tb_service_id *id)
+#endif
 {
 	struct tbstream_tb *tp;
 	int ret;
@@ -2179,9 +2245,43 @@ static void tbstream_remove_service(struct tb_service *svc)
 	struct tbstream_tb *tp = tb_service_get_drvdata(svc);
 
 	cancel_delayed_work_sync(&tp->watch);
-	tbstream_peer_unregister(&tp->peer);
+	if (!tp->suspended)
+		tbstream_peer_unregister(&tp->peer);
 	kfree(tp);
 }
+
+/*
+ * A system sleep takes the link down, and the peer sees an unplug. The
+ * streams of this peer end their files the same way here (-ENXIO, with
+ * the data in flight lost on both ends) and attach again on resume, so
+ * that both hosts agree on what was delivered.
+ */
+static int tbstream_suspend(struct device *dev)
+{
+	struct tbstream_tb *tp = tb_service_get_drvdata(tb_to_service(dev));
+
+	cancel_delayed_work_sync(&tp->watch);
+	tbstream_peer_unregister(&tp->peer);
+	tp->suspended = true;
+	return 0;
+}
+
+static int tbstream_resume(struct device *dev)
+{
+	struct tbstream_tb *tp = tb_service_get_drvdata(tb_to_service(dev));
+	int ret;
+
+	ret = tbstream_peer_register(&tp->peer);
+	if (ret)
+		return ret;
+	tp->suspended = false;
+	schedule_delayed_work(&tp->watch,
+			      msecs_to_jiffies(TBSTREAM_TB_WATCH_INTERVAL));
+	return 0;
+}
+
+static DEFINE_SIMPLE_DEV_PM_OPS(tbstream_pm_ops, tbstream_suspend,
+				tbstream_resume);
 
 static const struct tb_service_id tbstream_ids[] = {
 	{ TB_SERVICE(TBSTREAM_SERVICE_KEY, TBSTREAM_PROTOCOL_ID) },
@@ -2193,6 +2293,7 @@ static struct tb_service_driver tbstream_driver = {
 	.driver = {
 		.owner = THIS_MODULE,
 		.name = "thunderbolt_stream",
+		.pm = pm_sleep_ptr(&tbstream_pm_ops),
 	},
 	.probe = tbstream_probe,
 	.remove = tbstream_remove_service,

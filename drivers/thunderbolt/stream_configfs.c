@@ -15,6 +15,7 @@
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/thunderbolt.h>
 
 #include "stream.h"
 
@@ -240,6 +241,11 @@ static struct config_group *tbstream_root_make_group(struct config_group *group,
 	if (!svc)
 		return ERR_PTR(-ENOMEM);
 	config_group_init_type_name(&svc->group, name, &tbstream_service_type);
+	/* A name too long for ci_namebuf is copied, and that can fail */
+	if (!config_item_name(&svc->group.cg_item)) {
+		kfree(svc);
+		return ERR_PTR(-ENOMEM);
+	}
 	tbstream_service_add(svc);
 	return &svc->group;
 }
@@ -254,6 +260,40 @@ static const struct config_item_type tbstream_root_type = {
 };
 
 static struct config_group tbstream_root;
+
+#if IS_ENABLED(CONFIG_USB4_CONFIGFS)
+/*
+ * Linux 7.2+ built with USB4_CONFIGFS: the thunderbolt core owns the
+ * "thunderbolt" subsystem and service drivers add their groups to it, so
+ * users see the same paths. Written from the documented 7.2 interface;
+ * no kernel here has it to build against.
+ */
+
+/**
+ * tbstream_configfs_init() - Add "stream" to the core's ConfigFS subsystem
+ *
+ * Context: Module init.
+ * Return: %0 on success, negative errno otherwise.
+ */
+int tbstream_configfs_init(void)
+{
+	config_group_init_type_name(&tbstream_root, "stream",
+				    &tbstream_root_type);
+	return tb_configfs_register_group(&tbstream_root);
+}
+
+/**
+ * tbstream_configfs_exit() - Remove "stream" from the core's subsystem
+ *
+ * Context: Module exit; ConfigFS holds a module reference for every
+ * directory users made, so none is left.
+ */
+void tbstream_configfs_exit(void)
+{
+	tb_configfs_unregister_group(&tbstream_root);
+}
+#else
+/* Older cores: register /sys/kernel/config/thunderbolt ourselves */
 
 static const struct config_item_type tbstream_subsys_type = {
 	.ct_owner = THIS_MODULE,
@@ -296,3 +336,4 @@ void tbstream_configfs_exit(void)
 {
 	configfs_unregister_subsystem(&tbstream_subsys);
 }
+#endif

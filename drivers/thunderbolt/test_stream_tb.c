@@ -27,6 +27,7 @@
 #include <linux/err.h>
 #include <linux/idr.h>
 #include <linux/jiffies.h>
+#include <linux/pm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/thunderbolt.h>
@@ -1435,7 +1436,10 @@ static void tbstream_tb_test_advert_update_withdraw(struct kunit *test)
 	peer->ops->withdraw(peer, "nothing");
 }
 
-/* One name, one peer: the directory is the same for every peer */
+/*
+ * One name, one peer: the directory is the same for every peer, so the
+ * second peer's stream of a name waits, unpublished
+ */
 static void tbstream_tb_test_advert_other_peer(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
@@ -1453,11 +1457,15 @@ static void tbstream_tb_test_advert_other_peer(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, t->peer,
 							 "alpha", 9, 10), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertise(test, other, "alpha",
-							 11, 12), -EEXIST);
+							 11, 12), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertise(test, other, "beta",
 							 11, 12), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
+							  &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 9);
+	KUNIT_EXPECT_EQ(test, out, 10);
 
-	/* The other peer cannot withdraw it either */
+	/* The other peer's withdrawal is of its own waiting entry only */
 	other->ops->withdraw(other, "alpha");
 	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
 							  &out), 0);
@@ -1747,7 +1755,7 @@ static void tbstream_tb_test_core_same_name(struct kunit *test)
 
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 10), 0);
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 10), 0);
-	/* The HopIDs are B's own: the advertising failure only warns */
+	/* The HopIDs are B's own; its advertisement waits for the name */
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN, 11), 0);
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT, 12), 0);
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(xd_b, TBSTREAM_IN, 11));
@@ -1786,6 +1794,118 @@ static void tbstream_tb_test_core_inherit_garbage(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 0);
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
 	tbstream_tb_test_expect_withdrawn(test, "alpha");
+}
+
+/* When the owner of a stream name goes, the other peer's stream gets it */
+static void tbstream_tb_test_core_same_name_handover(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group_a, *group_b;
+	struct tb_service *svc_a, *svc_b;
+	struct tb_xdomain *xd_b;
+	struct tbstream *a, *b;
+
+	xd_b = tbstream_tb_test_xdomain(test, t->tb, TBSTREAM_TB_TEST_ROUTE2);
+	svc_a = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				      TBSTREAM_PROTOCOL_ID);
+	svc_b = tbstream_tb_test_plug(test, xd_b, TBSTREAM_SERVICE_KEY,
+				      TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc_a);
+	tbstream_tb_test_peer(test, svc_b);
+	group_a = tbstream_tb_test_group(test, dev_name(&svc_a->dev));
+	group_b = tbstream_tb_test_group(test, dev_name(&svc_b->dev));
+	a = tbstream_tb_test_mkdir(test, group_a, "alpha");
+	b = tbstream_tb_test_mkdir(test, group_b, "alpha");
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 10), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 10), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN, 11), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT, 12), 0);
+	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
+
+	/* A waiting stream that changes its HopIDs still waits */
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN, 13), 0);
+	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
+
+	tbstream_tb_test_unplug(test, svc_a);
+	tbstream_tb_test_expect_advertised(test, "alpha", 13, 12);
+
+	/* A, back, now waits for B */
+	svc_a = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				      TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc_a);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 10));
+	tbstream_tb_test_expect_advertised(test, "alpha", 13, 12);
+	tbstream_tb_test_unplug(test, svc_b);
+	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
+}
+
+/* Run the driver's system sleep callback, with the lock the PM core holds */
+static int tbstream_tb_test_pm(struct kunit *test, struct tb_service *svc,
+			       bool resume)
+{
+	const struct dev_pm_ops *pm = svc->dev.driver->pm;
+	int ret;
+
+	if (!pm)
+		kunit_skip(test, "needs CONFIG_PM_SLEEP");
+	device_lock(&svc->dev);
+	ret = resume ? pm->resume(&svc->dev) : pm->suspend(&svc->dev);
+	device_unlock(&svc->dev);
+	return ret;
+}
+
+/* A system sleep detaches the peer's streams; resume attaches them again */
+static void tbstream_tb_test_core_suspend_resume(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group;
+	struct tb_service *svc;
+	struct tbstream *a, *b;
+	int i;
+
+	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				    TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc);
+	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
+	a = tbstream_tb_test_mkdir(test, group, "alpha");
+	b = tbstream_tb_test_mkdir(test, group, "beta");
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 12), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 8), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN,
+						 TBSTREAM_HOPID_AUTO), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT,
+						 TBSTREAM_HOPID_AUTO), 0);
+
+	for (i = 0; i < 2; i++) {
+		KUNIT_ASSERT_EQ(test, tbstream_tb_test_pm(test, svc, false), 0);
+		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+		tbstream_tb_test_expect_withdrawn(test, "alpha");
+		tbstream_tb_test_expect_withdrawn(test, "beta");
+		/* The configuration stays */
+		KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_IN), 12);
+		KUNIT_EXPECT_EQ(test, tbstream_get_hopid(b, TBSTREAM_OUT),
+				TBSTREAM_HOPID_AUTO);
+
+		KUNIT_ASSERT_EQ(test, tbstream_tb_test_pm(test, svc, true), 0);
+		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd,
+							      TBSTREAM_IN, 12));
+		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd,
+							      TBSTREAM_OUT, 8));
+		tbstream_tb_test_expect_advertised(test, "alpha", 12, 8);
+		tbstream_tb_test_expect_advertised(test, "beta", 9, 9);
+	}
+
+	/* The peer is gone when the host wakes up: remove while suspended */
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_pm(test, svc, false), 0);
+	tbstream_tb_test_unplug(test, svc);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+	tbstream_tb_test_expect_withdrawn(test, "alpha");
+
+	/* and comes back */
+	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+				    TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc);
+	tbstream_tb_test_expect_advertised(test, "alpha", 12, 8);
 }
 
 /* Wait for the backend's watch to apply a change of the peer's properties */
@@ -1844,6 +1964,8 @@ static struct kunit_case tbstream_tb_core_cases[] = {
 	KUNIT_CASE(tbstream_tb_test_core_inherit_at_probe),
 	KUNIT_CASE(tbstream_tb_test_core_same_name),
 	KUNIT_CASE(tbstream_tb_test_core_inherit_garbage),
+	KUNIT_CASE(tbstream_tb_test_core_same_name_handover),
+	KUNIT_CASE(tbstream_tb_test_core_suspend_resume),
 	KUNIT_CASE_SLOW(tbstream_tb_test_core_watch),
 	{ }
 };
