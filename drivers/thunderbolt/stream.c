@@ -77,6 +77,7 @@
 
 #define TBSTREAM_TX_ARMED	0
 #define TBSTREAM_RX_ARMED	1
+#define TBSTREAM_RX_WATCHED	2
 
 /* Longest time the close drain waits without any transmit progress, ms */
 #define TBSTREAM_DRAIN_TIMEOUT	1000
@@ -249,8 +250,9 @@ static void tbstream_rx_start_poll(void *data)
 	atomic64_inc(&s->stats.irqs);
 	clear_bit(TBSTREAM_RX_ARMED, &s->irq_armed);
 	wake_up(&s->rx_wait);
-	/* Writers watch for the peer's CLOSE too */
-	wake_up(&s->tx_wait);
+	/* A writer waiting for credits may be watching for the peer's CLOSE */
+	if (test_and_clear_bit(TBSTREAM_RX_WATCHED, &s->irq_armed))
+		wake_up(&s->tx_wait);
 }
 
 static void tbstream_free_frames(struct tbstream_ring *ring,
@@ -303,9 +305,9 @@ static int tbstream_post_rx(struct tbstream *s, struct tbstream_frame *tf)
 static void tbstream_set_running(struct tbstream *s, bool running)
 {
 	spin_lock(&s->state_lock);
-	s->running = running;
+	WRITE_ONCE(s->running, running);
 	if (running)
-		s->peer_closed = false;
+		WRITE_ONCE(s->peer_closed, false);
 	spin_unlock(&s->state_lock);
 	wake_up(&s->rx_wait);
 	wake_up(&s->tx_wait);
@@ -345,6 +347,7 @@ static int tbstream_start(struct tbstream *s)
 	s->tx_tail = 0;
 	s->tx_pending = 0;
 	s->rx_head = 0;
+	s->rx_tail = 0;
 	s->rx_ready = 0;
 	s->rx_off = 0;
 	s->irq_armed = BIT(TBSTREAM_TX_ARMED) | BIT(TBSTREAM_RX_ARMED);
@@ -410,6 +413,12 @@ static void tbstream_stop(struct tbstream *s)
 	tbstream_free_frames(&s->tx, s->nframes);
 }
 
+/* Index of the frame after @i in a ring of frames */
+static unsigned int tbstream_next(const struct tbstream *s, unsigned int i)
+{
+	return ++i == s->nframes ? 0 : i;
+}
+
 /* Take completed transmit frames back; they complete in order */
 static void tbstream_tx_reap(struct tbstream *s)
 {
@@ -419,7 +428,7 @@ static void tbstream_tx_reap(struct tbstream *s)
 
 	while ((frame = s->peer->ops->poll(&s->tx))) {
 		WARN_ON_ONCE(frame != &s->tx.frames[s->tx_tail].frame);
-		s->tx_tail = (s->tx_tail + 1) % s->nframes;
+		s->tx_tail = tbstream_next(s, s->tx_tail);
 		s->tx_pending--;
 	}
 }
@@ -457,7 +466,7 @@ static int tbstream_tx_frame(struct tbstream *s, const void *data,
 	if (ret)
 		return ret;
 
-	s->tx_head = (s->tx_head + 1) % s->nframes;
+	s->tx_head = tbstream_next(s, s->tx_head);
 	s->tx_pending++;
 	s->stats.tx_frames++;
 	s->stats.tx_bytes += len;
@@ -479,8 +488,6 @@ static ssize_t tbstream_tx_copy(struct tbstream *s, struct iov_iter *from)
 			return copied ?: ret;
 		copied += len;
 	}
-	if (tbstream_tx_full(s))
-		s->stats.credit_stalls++;
 	return copied;
 }
 
@@ -494,7 +501,7 @@ static bool tbstream_rx_bad(const struct ring_frame *frame)
 static void tbstream_set_peer_closed(struct tbstream *s)
 {
 	spin_lock(&s->state_lock);
-	s->peer_closed = true;
+	WRITE_ONCE(s->peer_closed, true);
 	spin_unlock(&s->state_lock);
 	wake_up(&s->tx_wait);
 }
@@ -507,8 +514,8 @@ static void tbstream_rx_reap(struct tbstream *s)
 	lockdep_assert_held(&s->rx_mutex);
 
 	while ((frame = s->peer->ops->poll(&s->rx))) {
-		WARN_ON_ONCE(frame != &s->rx.frames[(s->rx_head + s->rx_ready) %
-						    s->nframes].frame);
+		WARN_ON_ONCE(frame != &s->rx.frames[s->rx_tail].frame);
+		s->rx_tail = tbstream_next(s, s->rx_tail);
 		s->rx_ready++;
 		s->stats.rx_frames++;
 		if (frame->eof == TBSTREAM_PDF_CLOSE)
@@ -521,7 +528,7 @@ static int tbstream_rx_consume(struct tbstream *s)
 {
 	struct tbstream_frame *tf = &s->rx.frames[s->rx_head];
 
-	s->rx_head = (s->rx_head + 1) % s->nframes;
+	s->rx_head = tbstream_next(s, s->rx_head);
 	s->rx_ready--;
 	s->rx_off = 0;
 	return tbstream_post_rx(s, tf);
@@ -664,24 +671,15 @@ static int tbstream_get_running(struct tbstream_file *f, bool nonblock)
 	}
 }
 
-static bool tbstream_stopped(struct tbstream *s)
+/* Single flags: read without &tbstream.state_lock, written under it */
+static bool tbstream_stopped(const struct tbstream *s)
 {
-	bool running;
-
-	spin_lock(&s->state_lock);
-	running = s->running;
-	spin_unlock(&s->state_lock);
-	return !running;
+	return !READ_ONCE(s->running);
 }
 
-static bool tbstream_peer_has_closed(struct tbstream *s)
+static bool tbstream_peer_has_closed(const struct tbstream *s)
 {
-	bool closed;
-
-	spin_lock(&s->state_lock);
-	closed = s->peer_closed;
-	spin_unlock(&s->state_lock);
-	return closed;
+	return READ_ONCE(s->peer_closed);
 }
 
 static bool tbstream_rx_wake(struct tbstream *s)
@@ -707,8 +705,14 @@ static void tbstream_watch_rx(struct tbstream *s, bool arm)
 	mutex_lock(&s->rx_mutex);
 	if (!tbstream_stopped(s)) {
 		tbstream_rx_reap(s);
-		if (arm)
+		/*
+		 * Watched after arming: an interrupt in between has cleared
+		 * RX_ARMED already, which tbstream_tx_wake() sees.
+		 */
+		if (arm) {
 			tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
+			set_bit(TBSTREAM_RX_WATCHED, &s->irq_armed);
+		}
 	}
 	mutex_unlock(&s->rx_mutex);
 }
@@ -761,15 +765,15 @@ ssize_t tbstream_read(struct tbstream_file *f, struct iov_iter *to,
 		return 0;
 
 	for (;;) {
-		ret = tbstream_get_running(f, nonblock);
-		if (ret)
-			return ret > 0 ? 0 : ret;
-
 		ret = tbstream_lock_io(&s->rx_mutex, nonblock);
 		if (ret)
 			return ret;
+		/* The rings cannot stop while we hold rx_mutex */
 		if (tbstream_file_state(f) != TBSTREAM_FILE_RUNNING) {
 			mutex_unlock(&s->rx_mutex);
+			ret = tbstream_get_running(f, nonblock);
+			if (ret)
+				return ret > 0 ? 0 : ret;
 			continue;
 		}
 		ret = tbstream_rx_copy(s, to);
@@ -802,26 +806,35 @@ ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
 		       bool nonblock)
 {
 	struct tbstream *s = f->stream;
+	bool stalled = false;
 	ssize_t copied = 0;
 	ssize_t ret;
 
 	while (iov_iter_count(from)) {
-		ret = tbstream_get_running(f, nonblock);
-		if (ret)
-			return copied ?: (ret > 0 ? -ENXIO : ret);
-		if (tbstream_peer_has_closed(s))
-			return copied ?: -EPIPE;
-
 		ret = tbstream_lock_io(&s->tx_mutex, nonblock);
 		if (ret)
 			return copied ?: ret;
+		/* The rings cannot stop while we hold tx_mutex */
 		if (tbstream_file_state(f) != TBSTREAM_FILE_RUNNING) {
 			mutex_unlock(&s->tx_mutex);
+			ret = tbstream_get_running(f, nonblock);
+			if (ret)
+				return copied ?: (ret > 0 ? -ENXIO : ret);
 			continue;
 		}
+		if (tbstream_peer_has_closed(s)) {
+			mutex_unlock(&s->tx_mutex);
+			return copied ?: -EPIPE;
+		}
 		ret = tbstream_tx_copy(s, from);
-		if (ret >= 0 && iov_iter_count(from) && !s->busy_poll)
-			tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
+		if (ret >= 0 && iov_iter_count(from)) {
+			/* Out of credits: count each wait once */
+			if (ret || !stalled)
+				s->stats.credit_stalls++;
+			stalled = true;
+			if (!s->busy_poll)
+				tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
+		}
 		mutex_unlock(&s->tx_mutex);
 
 		if (ret < 0)

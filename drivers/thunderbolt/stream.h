@@ -70,8 +70,12 @@ enum tbstream_dir {
  * @frame: What the ring layer sees: buffer address, size, PDFs, flags
  * @buf: CPU address of the %TBSTREAM_FRAME_SIZE bytes buffer
  *
- * The core owns the buffers; the backend maps them for its hardware when
- * the ring is allocated and keeps them mapped until the ring is freed.
+ * The core allocates the buffers (kmalloc(), %TBSTREAM_FRAME_SIZE each)
+ * and frees them with the frames; the backend maps them for its hardware
+ * when the ring is allocated and keeps them mapped until the ring is
+ * freed. A backend without DMA (the simulated cable) may trade the
+ * buffers of a transmit and a receive frame when it completes them, so
+ * the core reaches a buffer only through its frame.
  */
 struct tbstream_frame {
 	struct ring_frame frame;
@@ -238,7 +242,8 @@ struct tbstream_hopid {
  * @irqs: Completion interrupts (start_poll calls), atomic
  * @reader_wakeups: Times a reader slept and woke up
  * @writer_wakeups: Times a writer slept and woke up
- * @credit_stalls: Times a writer found the transmit ring full
+ * @credit_stalls: Times a writer ran out of transmit credits (found the
+ *		   ring full with bytes left to write): once per wait
  * @rx_errors: Frames received with CRC error or buffer overrun
  */
 struct tbstream_stats {
@@ -272,6 +277,8 @@ struct tbstream_stats {
  * @busy_poll: Readers and writers spin instead of sleeping
  * @state_lock: Guards @gen, @openers, @running, @dead, @peer_closed and,
  *		for writers, @peer and @hop. Never held while sleeping.
+ *		The I/O paths read @running and @peer_closed alone
+ *		without it (READ_ONCE).
  * @gen: Attachment generation: incremented on detach, so that files of an
  *	 earlier attachment see ENXIO
  * @openers: Open files of the current generation
@@ -289,10 +296,12 @@ struct tbstream_stats {
  * @tx_tail: Next transmit frame to complete (P: @tx_mutex)
  * @tx_pending: Transmit frames queued and not yet completed (P: @tx_mutex)
  * @rx_head: Next receive frame to read (P: @rx_mutex)
+ * @rx_tail: Next receive frame to complete (P: @rx_mutex)
  * @rx_ready: Receive frames completed and not yet read (P: @rx_mutex)
  * @rx_off: Bytes of frame @rx_head already read (P: @rx_mutex)
  * @irq_armed: %TBSTREAM_TX_ARMED, %TBSTREAM_RX_ARMED: the completion
- *	       interrupt of that ring is enabled (atomic bit operations)
+ *	       interrupt of that ring is enabled; %TBSTREAM_RX_WATCHED: a
+ *	       writer waits for it too (atomic bit operations)
  * @stats: Counters (transmit ones under @tx_mutex, receive ones under
  *	   @rx_mutex, @stats.irqs atomically)
  * @devname: Name of @misc, "tbstream<index>"
@@ -331,6 +340,7 @@ struct tbstream {
 	unsigned int tx_tail;
 	unsigned int tx_pending;
 	unsigned int rx_head;
+	unsigned int rx_tail;
 	unsigned int rx_ready;
 	unsigned int rx_off;
 	unsigned long irq_armed;

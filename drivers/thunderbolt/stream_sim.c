@@ -13,6 +13,7 @@
 #include <linux/irqflags.h>
 #include <linux/jiffies.h>
 #include <linux/list.h>
+#include <linux/minmax.h>
 #include <linux/mutex.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -46,7 +47,7 @@
  * callback with @canceled set, as ring_work() in nhi.c does. The callbacks
  * get %NULL as their &struct tb_ring argument: there is no such ring here.
  *
- * The wire is one delayed work item per cable. It copies frames from each
+ * The wire is one delayed work item per cable. It moves frames from each
  * running transmit ring with an enabled path to the other host's running
  * receive ring enabled for the transmit ring's HopID, pairing each
  * transmit frame with a posted receive buffer. That pairing is end-to-end
@@ -58,8 +59,9 @@
  * poll_complete(). So completions never run in the submitter's context,
  * and one interrupt covers a batch; @delay_us defers each pass.
  *
- * Differences from real hardware: no DMA mapping, the buffers are copied
- * by the CPU; @throttling is ignored (@delay_us stands in for it);
+ * Differences from real hardware: no DMA mapping, and no copy either:
+ * a transmit and a receive frame trade buffers (tbstream_sim_deliver());
+ * @throttling is ignored (@delay_us stands in for it);
  * @e2e_tx_hop is recorded by the core but credits are modelled by the
  * pairing above rather than by the hop; HopIDs of both hosts share one
  * @hopid_max.
@@ -210,9 +212,9 @@ tbstream_sim_other(struct tbstream_sim_host *host)
 	return &host->cable->host[!host->end];
 }
 
-static void *tbstream_sim_buf(struct ring_frame *frame)
+static struct tbstream_frame *to_tbstream_frame(struct ring_frame *frame)
 {
-	return container_of(frame, struct tbstream_frame, frame)->buf;
+	return container_of(frame, struct tbstream_frame, frame);
 }
 
 static void tbstream_sim_kick(struct tbstream_sim_cable *cable)
@@ -237,7 +239,15 @@ tbstream_sim_find_rx(struct tbstream_sim_host *host, int hopid)
 	return NULL;
 }
 
-/* Pair each frame in flight on @tx with a receive buffer posted on @rx */
+/*
+ * Pair each frame in flight on @tx with a receive buffer posted on @rx.
+ * Where the DMA engine would copy the payload, the two frames trade their
+ * buffers instead: the receive frame then holds the bytes sent, as after
+ * DMA, and the transmit frame, complete, gets a buffer to fill next time.
+ * Every buffer is a kmalloc()ed %TBSTREAM_FRAME_SIZE one that the core
+ * reaches only through its frame and frees with it, so the trade is
+ * invisible to the core and costs no CPU copy that hardware would not.
+ */
 static void tbstream_sim_deliver(struct tbstream_sim_ring *tx,
 				 struct tbstream_sim_ring *rx)
 {
@@ -250,9 +260,7 @@ static void tbstream_sim_deliver(struct tbstream_sim_ring *tx,
 		txf = list_first_entry(&tx->in_flight, struct ring_frame, list);
 		rxf = list_first_entry(&rx->in_flight, struct ring_frame, list);
 
-		/* A size of 0 means 4096 bytes, as in NHI descriptors */
-		memcpy(tbstream_sim_buf(rxf), tbstream_sim_buf(txf),
-		       txf->size ?: TBSTREAM_FRAME_SIZE);
+		swap(to_tbstream_frame(txf)->buf, to_tbstream_frame(rxf)->buf);
 		rxf->size = txf->size;
 		rxf->sof = txf->sof;
 		rxf->eof = txf->eof;
