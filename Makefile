@@ -7,12 +7,14 @@
 #   make check   every test: static checks, out-of-tree builds, KUnit, VM
 #   make bench   boot a VM and print the benchmark table (stream vs pipe
 #                and TCP on loopback; tbstream_bench, bench.sh)
+#   make bench-ab A=old.ko B=new.ko   the same workloads for two module
+#                builds taking turns in one boot (bench_ab.sh)
 #   make stress  boot a VM and run the fault campaign (stress.sh):
 #                make stress COUNT=500 SEED=1234 replays a run
 #
 # The individual steps can be run alone: prepare, static, oot, kunit, vm.
 
-.PHONY: check demo bench stress prepare static oot kunit vm clean
+.PHONY: check demo bench bench-ab stress prepare static oot kunit vm clean
 
 check: prepare
 	bash harness/check.sh
@@ -24,6 +26,16 @@ demo: prepare
 bench: prepare
 	TEST_TIMEOUT=$${TEST_TIMEOUT:-1200} VM_TIMEOUT=$${VM_TIMEOUT:-1800} \
 		bash harness/vm.sh bench
+
+# A/B comparison of two module builds (M= against .build/vm-kernel) that
+# take turns in one boot: make bench-ab A=old.ko B=new.ko [ROUNDS=3]
+ROUNDS ?= 3
+bench-ab: prepare
+	@[ -f "$(A)" ] && [ -f "$(B)" ] || { echo "usage: make bench-ab A=old.ko B=new.ko"; exit 2; }
+	VM_BENCH_A=$(abspath $(A)) VM_BENCH_B=$(abspath $(B)) \
+	TEST_TIMEOUT=$${TEST_TIMEOUT:-2400} VM_TIMEOUT=$${VM_TIMEOUT:-3000} \
+	VM_APPEND="$${VM_APPEND:-} tbbench_rounds=$(ROUNDS)" \
+		bash harness/vm.sh bench_ab
 
 # COUNT iterations (default 100) with seed SEED (default: from the clock,
 # printed); both reach the guest on the kernel command line

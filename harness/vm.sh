@@ -26,7 +26,8 @@
 # Environment: VM_TIMEOUT (whole run, default 1200), TEST_TIMEOUT (each
 # test, default 300), VM_APPEND (extra kernel command line), VM_SMP, VM_MEM,
 # VM_STREAM_KO (boot this thunderbolt_stream.ko instead of the in-tree one,
-# e.g. an M= build against .build/vm-kernel).
+# e.g. an M= build against .build/vm-kernel), VM_BENCH_A and VM_BENCH_B
+# (two such modules, shipped as /lib/bench/a.ko and b.ko for bench_ab.sh).
 
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -185,6 +186,11 @@ build_initramfs() {
 	cp -a "$MODSTAGE/lib/modules" "$ROOTFS/lib/"
 	cp "$TESTDIR"/*.sh "$ROOTFS/tests/"
 	cp "$PROGS"/* "$ROOTFS/tests/" 2>/dev/null || true
+	if [ -n "${VM_BENCH_A:-}" ]; then
+		mkdir -p "$ROOTFS/lib/bench"
+		cp "$VM_BENCH_A" "$ROOTFS/lib/bench/a.ko"
+		cp "$VM_BENCH_B" "$ROOTFS/lib/bench/b.ko"
+	fi
 
 	# Device nodes come from gen_init_cpio so that no mknod (root) is
 	# needed; the kernel unpacks the two concatenated archives in turn.

@@ -45,6 +45,15 @@ mustnt() {
 	fi
 }
 
+# cmdline_arg NAME: the value of NAME=value on the kernel command line
+cmdline_arg() {
+	for w in $(cat /proc/cmdline); do
+		case "$w" in
+		"$1"=*) echo "${w#*=}" ;;
+		esac
+	done
+}
+
 # module_loaded NAME: is the module loaded?
 module_loaded() {
 	grep -q "^$1 " /proc/modules

@@ -33,14 +33,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/simlib.sh"
 
-cmdline_arg() {
-	for w in $(cat /proc/cmdline); do
-		case "$w" in
-		"$1"=*) echo "${w#*=}" ;;
-		esac
-	done
-}
-
 COUNT=${1:-$(cmdline_arg tbstress_count)}
 SEED=${2:-$(cmdline_arg tbstress_seed)}
 COUNT=${COUNT:-50}

@@ -33,6 +33,14 @@ module_loaded thunderbolt && fail "thunderbolt still loaded after rmmod"
 must modprobe "$MODULE"
 [ -d "$CONFIGFS" ] || fail "$CONFIGFS missing after reload"
 [ -d "$DRIVER_DIR" ] || fail "$DRIVER_DIR missing after reload"
+
+# Configured streams pin the module: unload fails and changes nothing,
+# and succeeds once they are gone.
+must mkdir -p "$CONFIGFS/0-1.0/pinned"
+mustnt rmmod "$MODULE" 2>/dev/null
+module_loaded "$MODULE" || fail "$MODULE unloaded with a stream configured"
+[ -d "$CONFIGFS/0-1.0/pinned" ] || fail "stream lost by a failed rmmod"
+must rmdir "$CONFIGFS/0-1.0/pinned" "$CONFIGFS/0-1.0"
 unload_all
 
 info "load, unload and reload work"
