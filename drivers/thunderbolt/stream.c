@@ -21,6 +21,13 @@
 
 #include "stream.h"
 
+/* Tests replace a few functions; kernels before 6.3 lack the header */
+#if IS_ENABLED(CONFIG_USB4_STREAM_KUNIT_TEST)
+#include <kunit/static_stub.h>
+#else
+#define KUNIT_STATIC_STUB_REDIRECT(...) do { } while (0)
+#endif
+
 /**
  * DOC: Theory of operation
  *
@@ -1000,7 +1007,8 @@ struct tbstream_file *tbstream_open(struct tbstream *s, bool nonblock)
  * @f: Open file
  *
  * The last opener of an attachment drains the transmit ring, sends CLOSE
- * and stops the rings.
+ * and stops the rings; when no file did any I/O, it starts them first, so
+ * that the peer's readers see the end of an empty transfer too.
  *
  * Context: Process context.
  */
@@ -1013,6 +1021,13 @@ void tbstream_release(struct tbstream_file *f)
 	spin_lock(&s->state_lock);
 	last = f->gen == s->gen && !--s->openers;
 	spin_unlock(&s->state_lock);
+	/*
+	 * A file that did no I/O still ends the stream for the peer's
+	 * readers (an empty transfer): start the rings to send CLOSE.
+	 */
+	if (last && !s->running && s->peer && !s->dead &&
+	    tbstream_hopids_held(s) && tbstream_start(s))
+		last = false;
 	if (last && s->running) {
 		tbstream_send_close(s);
 		/* Opened again while draining: keep running */
@@ -1802,6 +1817,7 @@ struct tb_property_dir *tbstream_tb_build_dir(void)
 	struct tbstream_tb_advert *adv;
 	struct tb_property_dir *dir;
 
+	KUNIT_STATIC_STUB_REDIRECT(tbstream_tb_build_dir);
 	lockdep_assert_held(&tbstream_tb_lock);
 
 	dir = tbstream_create_dir();
@@ -1878,13 +1894,18 @@ static int tbstream_tb_advertise(struct tbstream_peer *peer,
 				 const char *name, int in_hopid, int out_hopid)
 {
 	struct tbstream_tb_advert *adv;
+	int old_in = 0, old_out = 0;
+	bool added = false;
 	int ret = 0;
 
 	mutex_lock(&tbstream_tb_lock);
 	adv = tbstream_tb_find_advert(peer, name);
 	if (adv && adv->in_hopid == in_hopid && adv->out_hopid == out_hopid)
 		goto out_unlock;
-	if (!adv) {
+	if (adv) {
+		old_in = adv->in_hopid;
+		old_out = adv->out_hopid;
+	} else {
 		adv = kzalloc(sizeof(*adv), GFP_KERNEL);
 		if (!adv) {
 			ret = -ENOMEM;
@@ -1893,6 +1914,7 @@ static int tbstream_tb_advertise(struct tbstream_peer *peer,
 		adv->peer = peer;
 		strscpy(adv->name, name, sizeof(adv->name));
 		list_add_tail(&adv->node, &tbstream_tb_adverts);
+		added = true;
 	}
 	adv->in_hopid = in_hopid;
 	adv->out_hopid = out_hopid;
@@ -1903,6 +1925,16 @@ static int tbstream_tb_advertise(struct tbstream_peer *peer,
 		goto out_unlock;
 	}
 	ret = tbstream_tb_publish();
+	if (ret) {
+		/* Keep what peers see, so that asking again publishes again */
+		if (added) {
+			list_del(&adv->node);
+			kfree(adv);
+		} else {
+			adv->in_hopid = old_in;
+			adv->out_hopid = old_out;
+		}
+	}
 out_unlock:
 	mutex_unlock(&tbstream_tb_lock);
 	return ret;

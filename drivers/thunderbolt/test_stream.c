@@ -1749,6 +1749,30 @@ static void tbstream_test_close_last_opener(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, buf, 1), 0);
 }
 
+/* A writer that closes without writing ends the stream too */
+static void tbstream_test_close_without_io(struct kunit *test)
+{
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	struct tbstream *a, *b;
+	u8 *buf;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	fb = tbstream_test_open(test, b, true);
+	buf = tbstream_test_alloc(test, 100);
+	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
+	tbstream_test_expect_blocked(test, io);
+
+	/* Host A's rings never ran: the close starts them to send CLOSE */
+	fa = tbstream_test_open(test, a, true);
+	KUNIT_EXPECT_FALSE(test, a->running);
+	tbstream_test_close(test, fa);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, 0);
+	KUNIT_EXPECT_FALSE(test, a->running);
+	KUNIT_EXPECT_EQ(test, a->stats.tx_frames, 1);
+}
+
 /* A writer blocked on credits wakes up when the peer closes */
 static void tbstream_test_close_wakes_writer(struct kunit *test)
 {
@@ -1807,6 +1831,7 @@ static struct kunit_case tbstream_close_cases[] = {
 	KUNIT_CASE(tbstream_test_close_wakes_reader),
 	KUNIT_CASE(tbstream_test_close_reopen),
 	KUNIT_CASE(tbstream_test_close_last_opener),
+	KUNIT_CASE(tbstream_test_close_without_io),
 	{ }
 };
 

@@ -20,6 +20,7 @@
  * Copyright (C) 2026, The thunderbolt_stream developers
  */
 
+#include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/atomic.h>
 #include <linux/delay.h>
@@ -1436,6 +1437,50 @@ static void tbstream_tb_test_advert_update_withdraw(struct kunit *test)
 	peer->ops->withdraw(peer, "nothing");
 }
 
+static struct tb_property_dir *tbstream_tb_test_no_dir(void)
+{
+	return ERR_PTR(-ENOMEM);
+}
+
+/* What could not be published is not taken as published */
+static void tbstream_tb_test_advert_publish_error(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer = t->peer;
+	struct delayed_work *dw = &t->xd->properties_changed_work;
+	int in = 0, out = 0;
+
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, peer, "alpha",
+							 9, 10), 0);
+	flush_delayed_work(dw);
+
+	kunit_activate_static_stub(test, tbstream_tb_build_dir,
+				   tbstream_tb_test_no_dir);
+	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "alpha", 11, 12),
+			-ENOMEM);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertise(test, peer, "beta",
+							 13, 14), -ENOMEM);
+	kunit_deactivate_static_stub(test, tbstream_tb_build_dir);
+
+	/* Peers still see the old advertisement */
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
+							  &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 9);
+	KUNIT_EXPECT_EQ(test, out, 10);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "beta", &in,
+							  &out), -ENOENT);
+
+	/* and asking again publishes */
+	atomic_set(&t->cm->notified, 0);
+	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "alpha", 11, 12), 0);
+	flush_delayed_work(dw);
+	KUNIT_EXPECT_GT(test, atomic_read(&t->cm->notified), 0);
+	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "beta", 13, 14), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "beta", &in,
+							  &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 13);
+}
+
 /*
  * One name, one peer: the directory is the same for every peer, so the
  * second peer's stream of a name waits, unpublished
@@ -1482,6 +1527,7 @@ static struct kunit_case tbstream_tb_advert_cases[] = {
 	KUNIT_CASE(tbstream_tb_test_advert_empty),
 	KUNIT_CASE(tbstream_tb_test_advert_update_withdraw),
 	KUNIT_CASE(tbstream_tb_test_advert_other_peer),
+	KUNIT_CASE(tbstream_tb_test_advert_publish_error),
 	{ }
 };
 
