@@ -16,8 +16,15 @@
  *                                      \t, \\ and \xHH in TEXT (one write)
  *   tbstream_try store-rep PATH TEXT N write TEXT repeated N times at once
  *   tbstream_try mkdir PATH            mkdir (ConfigFS groups)
+ *   tbstream_try fail-nth N OP ARGS... OP as above, with the N-th
+ *                                      allocation of its one system call
+ *                                      failing (/proc/thread-self/fail-nth):
+ *                                      the open of open-nb, the mkdir, the
+ *                                      write or read after the open of the
+ *                                      others (not poll)
  *
- * An open that fails is reported like the call itself.
+ * An open that fails is reported like the call itself. With fail-nth,
+ * " fired" follows the result when the injected failure happened.
  */
 
 #include <errno.h>
@@ -38,24 +45,65 @@ static const struct {
 	{ ENAMETOOLONG, "ENAMETOOLONG" }, { ENOENT, "ENOENT" },
 	{ ENOSPC, "ENOSPC" }, { ENXIO, "ENXIO" }, { EPERM, "EPERM" },
 	{ EPIPE, "EPIPE" }, { ERANGE, "ERANGE" }, { ENOTEMPTY, "ENOTEMPTY" },
-	{ ENODEV, "ENODEV" }, { EINTR, "EINTR" },
+	{ ENODEV, "ENODEV" }, { EINTR, "EINTR" }, { ENOMEM, "ENOMEM" },
 };
+
+static int fail_fd = -1;
+static const char *fail_nth;
+static int armed;
+
+/* Make the fail_nth-th allocation from now on in this task fail */
+static void fault_arm(void)
+{
+	size_t len;
+
+	if (!fail_nth)
+		return;
+	len = strlen(fail_nth);
+	if (write(fail_fd, fail_nth, len) != (ssize_t)len) {
+		perror("fail-nth");
+		exit(2);
+	}
+	armed = 1;
+}
+
+/* Disarm; returns whether the failure was injected. Keeps errno. */
+static int fault_disarm(void)
+{
+	char num[16] = "";
+	int err = errno;
+	int fired;
+
+	if (!armed)
+		return 0;
+	armed = 0;
+	/* 0 means injected; what is left of N means not (yet) */
+	if (pread(fail_fd, num, sizeof(num) - 1, 0) <= 0 ||
+	    write(fail_fd, "0", 1) != 1) {
+		perror("fail-nth");
+		exit(2);
+	}
+	fired = atoi(num) == 0;
+	errno = err;
+	return fired;
+}
 
 static int report(long ret)
 {
+	const char *fired = fault_disarm() ? " fired" : "";
 	unsigned int i;
 
 	if (ret >= 0) {
-		printf("ok %ld\n", ret);
+		printf("ok %ld%s\n", ret, fired);
 		return 0;
 	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (names[i].err == errno) {
-			printf("err %s\n", names[i].name);
+			printf("err %s%s\n", names[i].name, fired);
 			return 1;
 		}
 	}
-	printf("err %d\n", errno);
+	printf("err %d%s\n", errno, fired);
 	return 1;
 }
 
@@ -96,8 +144,7 @@ static int open_or_report(const char *path, int flags, int *fd)
 
 int main(int argc, char **argv)
 {
-	const char *op = argc > 1 ? argv[1] : "";
-	const char *text = argc > 3 ? argv[3] : "";
+	const char *prog = argv[0], *op, *text;
 	static char big[1 << 20];
 	char buf[4096];
 	size_t len, n;
@@ -105,8 +152,24 @@ int main(int argc, char **argv)
 	struct pollfd pfd;
 	int fd, ret;
 
+	if (argc > 3 && !strcmp(argv[1], "fail-nth")) {
+		fail_nth = argv[2];
+		fail_fd = open("/proc/thread-self/fail-nth", O_RDWR);
+		if (fail_fd < 0) {
+			perror("/proc/thread-self/fail-nth");
+			return 2;
+		}
+		argc -= 2;
+		argv += 2;
+	}
+	op = argc > 1 ? argv[1] : "";
+	text = argc > 3 ? argv[3] : "";
+	/* A page fault in the call would be a failure point too */
+	memset(buf, 0, sizeof(buf));
+
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s OP PATH [TEXT]\n", argv[0]);
+		fprintf(stderr, "usage: %s [fail-nth N] OP PATH [TEXT]\n",
+			prog);
 		return 2;
 	}
 	if (!strcmp(op, "write") || !strcmp(op, "write-nb") ||
@@ -115,6 +178,7 @@ int main(int argc, char **argv)
 				     (op[5] == '-' ? O_NONBLOCK : 0), &fd);
 		if (ret)
 			return ret - 1;
+		fault_arm();
 		return report(write(fd, text, strlen(text)));
 	}
 	if (!strcmp(op, "store-esc") || !strcmp(op, "store-rep")) {
@@ -130,6 +194,7 @@ int main(int argc, char **argv)
 		ret = open_or_report(argv[2], O_WRONLY, &fd);
 		if (ret)
 			return ret - 1;
+		fault_arm();
 		return report(write(fd, big, len));
 	}
 	if (!strcmp(op, "read") || !strcmp(op, "read-nb")) {
@@ -137,11 +202,15 @@ int main(int argc, char **argv)
 				     (op[4] == '-' ? O_NONBLOCK : 0), &fd);
 		if (ret)
 			return ret - 1;
+		fault_arm();
 		return report(read(fd, buf, sizeof(buf)));
 	}
-	if (!strcmp(op, "mkdir"))
+	if (!strcmp(op, "mkdir")) {
+		fault_arm();
 		return report(mkdir(argv[2], 0755));
+	}
 	if (!strcmp(op, "open-nb")) {
+		fault_arm();
 		ret = open_or_report(argv[2], O_RDWR | O_NONBLOCK, &fd);
 		return ret ? ret - 1 : report(0);
 	}
