@@ -1775,6 +1775,46 @@ static void tbstream_tb_test_core_inherit_at_probe(struct kunit *test)
 	tbstream_tb_test_expect_withdrawn(test, "beta");
 }
 
+/**
+ * struct tbstream_tb_test_rivals - Two peers with a stream "alpha" each
+ * @xd_b: Second XDomain (the first is the fixture's)
+ * @svc_a: Service of the first peer
+ * @svc_b: Service of the second peer
+ * @a: The first peer's "alpha", HopIDs 10/10, configured first
+ * @b: The second peer's "alpha", HopIDs 11/12
+ */
+struct tbstream_tb_test_rivals {
+	struct tb_xdomain *xd_b;
+	struct tb_service *svc_a, *svc_b;
+	struct tbstream *a, *b;
+};
+
+static void tbstream_tb_test_rivals(struct kunit *test,
+				    struct tbstream_tb_test_rivals *r)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group;
+
+	r->xd_b = tbstream_tb_test_xdomain(test, t->tb,
+					   TBSTREAM_TB_TEST_ROUTE2);
+	r->svc_a = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
+					 TBSTREAM_PROTOCOL_ID);
+	r->svc_b = tbstream_tb_test_plug(test, r->xd_b, TBSTREAM_SERVICE_KEY,
+					 TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, r->svc_a);
+	tbstream_tb_test_peer(test, r->svc_b);
+	group = tbstream_tb_test_group(test, dev_name(&r->svc_a->dev));
+	r->a = tbstream_tb_test_mkdir(test, group, "alpha");
+	group = tbstream_tb_test_group(test, dev_name(&r->svc_b->dev));
+	r->b = tbstream_tb_test_mkdir(test, group, "alpha");
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(r->a, TBSTREAM_IN, 10), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(r->a, TBSTREAM_OUT, 10), 0);
+	/* The HopIDs are B's own; its advertisement waits for the name */
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(r->b, TBSTREAM_IN, 11), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(r->b, TBSTREAM_OUT, 12), 0);
+	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
+}
+
 /*
  * Two peers with a stream of the same name: the directory is global in
  * the 6.12 core, so only the first one is advertised.
@@ -1782,38 +1822,19 @@ static void tbstream_tb_test_core_inherit_at_probe(struct kunit *test)
 static void tbstream_tb_test_core_same_name(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
-	struct tbstream_service *group_a, *group_b;
-	struct tb_service *svc_a, *svc_b;
-	struct tb_xdomain *xd_b;
-	struct tbstream *a, *b;
+	struct tbstream_tb_test_rivals r;
 
-	xd_b = tbstream_tb_test_xdomain(test, t->tb, TBSTREAM_TB_TEST_ROUTE2);
-	svc_a = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				      TBSTREAM_PROTOCOL_ID);
-	svc_b = tbstream_tb_test_plug(test, xd_b, TBSTREAM_SERVICE_KEY,
-				      TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc_a);
-	tbstream_tb_test_peer(test, svc_b);
-	group_a = tbstream_tb_test_group(test, dev_name(&svc_a->dev));
-	group_b = tbstream_tb_test_group(test, dev_name(&svc_b->dev));
-	a = tbstream_tb_test_mkdir(test, group_a, "alpha");
-	b = tbstream_tb_test_mkdir(test, group_b, "alpha");
-
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 10), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 10), 0);
-	/* The HopIDs are B's own; its advertisement waits for the name */
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN, 11), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT, 12), 0);
-	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(xd_b, TBSTREAM_IN, 11));
-	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(xd_b, TBSTREAM_OUT, 12));
+	tbstream_tb_test_rivals(test, &r);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(r.xd_b, TBSTREAM_IN, 11));
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(r.xd_b, TBSTREAM_OUT,
+						      12));
 	KUNIT_EXPECT_FALSE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 11));
-	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
 
 	/* B going away leaves A's advertisement alone */
-	tbstream_tb_test_unplug(test, svc_b);
-	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(xd_b));
+	tbstream_tb_test_unplug(test, r.svc_b);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(r.xd_b));
 	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
-	tbstream_tb_test_unplug(test, svc_a);
+	tbstream_tb_test_unplug(test, r.svc_a);
 	tbstream_tb_test_expect_withdrawn(test, "alpha");
 }
 
@@ -1846,33 +1867,16 @@ static void tbstream_tb_test_core_inherit_garbage(struct kunit *test)
 static void tbstream_tb_test_core_same_name_handover(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
-	struct tbstream_service *group_a, *group_b;
-	struct tb_service *svc_a, *svc_b;
-	struct tb_xdomain *xd_b;
-	struct tbstream *a, *b;
+	struct tbstream_tb_test_rivals r;
+	struct tb_service *svc_a;
 
-	xd_b = tbstream_tb_test_xdomain(test, t->tb, TBSTREAM_TB_TEST_ROUTE2);
-	svc_a = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				      TBSTREAM_PROTOCOL_ID);
-	svc_b = tbstream_tb_test_plug(test, xd_b, TBSTREAM_SERVICE_KEY,
-				      TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc_a);
-	tbstream_tb_test_peer(test, svc_b);
-	group_a = tbstream_tb_test_group(test, dev_name(&svc_a->dev));
-	group_b = tbstream_tb_test_group(test, dev_name(&svc_b->dev));
-	a = tbstream_tb_test_mkdir(test, group_a, "alpha");
-	b = tbstream_tb_test_mkdir(test, group_b, "alpha");
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 10), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 10), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN, 11), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT, 12), 0);
-	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
+	tbstream_tb_test_rivals(test, &r);
 
 	/* A waiting stream that changes its HopIDs still waits */
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN, 13), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(r.b, TBSTREAM_IN, 13), 0);
 	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
 
-	tbstream_tb_test_unplug(test, svc_a);
+	tbstream_tb_test_unplug(test, r.svc_a);
 	tbstream_tb_test_expect_advertised(test, "alpha", 13, 12);
 
 	/* A, back, now waits for B */
@@ -1881,7 +1885,7 @@ static void tbstream_tb_test_core_same_name_handover(struct kunit *test)
 	tbstream_tb_test_peer(test, svc_a);
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 10));
 	tbstream_tb_test_expect_advertised(test, "alpha", 13, 12);
-	tbstream_tb_test_unplug(test, svc_b);
+	tbstream_tb_test_unplug(test, r.svc_b);
 	tbstream_tb_test_expect_advertised(test, "alpha", 10, 10);
 }
 
