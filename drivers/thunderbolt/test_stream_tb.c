@@ -645,6 +645,39 @@ static int tbstream_tb_test_advertised(struct kunit *test, const char *name,
 	return ret;
 }
 
+static void tbstream_tb_test_expect_advertised(struct kunit *test,
+					       const char *name, int in,
+					       int out)
+{
+	int adv_in = 0, adv_out = 0;
+
+	KUNIT_ASSERT_EQ_MSG(test, tbstream_tb_test_advertised(test, name,
+							      &adv_in,
+							      &adv_out),
+			    0, "%s not advertised", name);
+	KUNIT_EXPECT_EQ(test, adv_in, in);
+	KUNIT_EXPECT_EQ(test, adv_out, out);
+}
+
+static void tbstream_tb_test_expect_withdrawn(struct kunit *test,
+					      const char *name)
+{
+	int in, out;
+
+	KUNIT_EXPECT_EQ_MSG(test, tbstream_tb_test_advertised(test, name, &in,
+							      &out),
+			    -ENOENT, "%s still advertised", name);
+}
+
+/* "Properties changed" notifications the peer got since the last call */
+static int tbstream_tb_test_notified(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+
+	flush_delayed_work(&t->xd->properties_changed_work);
+	return atomic_xchg(&t->cm->notified, 0);
+}
+
 /* HopIDs */
 
 static struct ida *tbstream_tb_test_ida(struct tb_xdomain *xd,
@@ -1397,40 +1430,26 @@ static void tbstream_tb_test_advert_update_withdraw(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_peer *peer = t->peer;
-	struct delayed_work *dw = &t->xd->properties_changed_work;
-	int in = 0, out = 0;
 
 	KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, peer, "alpha",
 							 9, 10), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
-							  &out), 0);
-	KUNIT_EXPECT_EQ(test, in, 9);
-	KUNIT_EXPECT_EQ(test, out, 10);
-	flush_delayed_work(dw);
-	KUNIT_EXPECT_GT(test, atomic_read(&t->cm->notified), 0);
+	tbstream_tb_test_expect_advertised(test, "alpha", 9, 10);
+	KUNIT_EXPECT_GT(test, tbstream_tb_test_notified(test), 0);
 
 	/* The same again changes nothing and notifies nobody */
-	atomic_set(&t->cm->notified, 0);
 	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "alpha", 9, 10), 0);
-	KUNIT_EXPECT_FALSE(test, delayed_work_pending(dw));
-	flush_delayed_work(dw);
-	KUNIT_EXPECT_EQ(test, atomic_read(&t->cm->notified), 0);
+	KUNIT_EXPECT_FALSE(test,
+			   delayed_work_pending(&t->xd->properties_changed_work));
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_notified(test), 0);
 
 	/* New HopIDs replace the old ones */
 	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "alpha", 11, 12), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
-							  &out), 0);
-	KUNIT_EXPECT_EQ(test, in, 11);
-	KUNIT_EXPECT_EQ(test, out, 12);
-	flush_delayed_work(dw);
-	KUNIT_EXPECT_GT(test, atomic_read(&t->cm->notified), 0);
+	tbstream_tb_test_expect_advertised(test, "alpha", 11, 12);
+	KUNIT_EXPECT_GT(test, tbstream_tb_test_notified(test), 0);
 
-	atomic_set(&t->cm->notified, 0);
 	peer->ops->withdraw(peer, "alpha");
-	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
-							  &out), -ENOENT);
-	flush_delayed_work(dw);
-	KUNIT_EXPECT_GT(test, atomic_read(&t->cm->notified), 0);
+	tbstream_tb_test_expect_withdrawn(test, "alpha");
+	KUNIT_EXPECT_GT(test, tbstream_tb_test_notified(test), 0);
 
 	/* Withdrawing what is not advertised is harmless */
 	peer->ops->withdraw(peer, "alpha");
@@ -1447,12 +1466,9 @@ static void tbstream_tb_test_advert_publish_error(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_peer *peer = t->peer;
-	struct delayed_work *dw = &t->xd->properties_changed_work;
-	int in = 0, out = 0;
 
 	KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, peer, "alpha",
 							 9, 10), 0);
-	flush_delayed_work(dw);
 
 	kunit_activate_static_stub(test, tbstream_tb_build_dir,
 				   tbstream_tb_test_no_dir);
@@ -1463,22 +1479,15 @@ static void tbstream_tb_test_advert_publish_error(struct kunit *test)
 	kunit_deactivate_static_stub(test, tbstream_tb_build_dir);
 
 	/* Peers still see the old advertisement */
-	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
-							  &out), 0);
-	KUNIT_EXPECT_EQ(test, in, 9);
-	KUNIT_EXPECT_EQ(test, out, 10);
-	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "beta", &in,
-							  &out), -ENOENT);
+	tbstream_tb_test_expect_advertised(test, "alpha", 9, 10);
+	tbstream_tb_test_expect_withdrawn(test, "beta");
 
 	/* and asking again publishes */
-	atomic_set(&t->cm->notified, 0);
+	tbstream_tb_test_notified(test);
 	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "alpha", 11, 12), 0);
-	flush_delayed_work(dw);
-	KUNIT_EXPECT_GT(test, atomic_read(&t->cm->notified), 0);
+	KUNIT_EXPECT_GT(test, tbstream_tb_test_notified(test), 0);
 	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "beta", 13, 14), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "beta", &in,
-							  &out), 0);
-	KUNIT_EXPECT_EQ(test, in, 13);
+	tbstream_tb_test_expect_advertised(test, "beta", 13, 14);
 }
 
 /*
@@ -1491,7 +1500,6 @@ static void tbstream_tb_test_advert_other_peer(struct kunit *test)
 	struct tbstream_peer *other;
 	struct tb_xdomain *xd2;
 	struct tb_service *svc2;
-	int in = 0, out = 0;
 
 	xd2 = tbstream_tb_test_xdomain(test, t->tb, TBSTREAM_TB_TEST_ROUTE2);
 	svc2 = tbstream_tb_test_plug(test, xd2, TBSTREAM_SERVICE_KEY,
@@ -1505,21 +1513,12 @@ static void tbstream_tb_test_advert_other_peer(struct kunit *test)
 							 11, 12), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertise(test, other, "beta",
 							 11, 12), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
-							  &out), 0);
-	KUNIT_EXPECT_EQ(test, in, 9);
-	KUNIT_EXPECT_EQ(test, out, 10);
+	tbstream_tb_test_expect_advertised(test, "alpha", 9, 10);
 
 	/* The other peer's withdrawal is of its own waiting entry only */
 	other->ops->withdraw(other, "alpha");
-	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "alpha", &in,
-							  &out), 0);
-	KUNIT_EXPECT_EQ(test, in, 9);
-	KUNIT_EXPECT_EQ(test, out, 10);
-	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertised(test, "beta", &in,
-							  &out), 0);
-	KUNIT_EXPECT_EQ(test, in, 11);
-	KUNIT_EXPECT_EQ(test, out, 12);
+	tbstream_tb_test_expect_advertised(test, "alpha", 9, 10);
+	tbstream_tb_test_expect_advertised(test, "beta", 11, 12);
 }
 
 static struct kunit_case tbstream_tb_advert_cases[] = {
@@ -1582,30 +1581,6 @@ static struct tbstream *tbstream_tb_test_mkdir(struct kunit *test,
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, s);
 	tbstream_tb_test_defer(test, tbstream_tb_test_rmdir, s);
 	return s;
-}
-
-static void tbstream_tb_test_expect_advertised(struct kunit *test,
-					       const char *name, int in,
-					       int out)
-{
-	int adv_in = 0, adv_out = 0;
-
-	KUNIT_ASSERT_EQ_MSG(test, tbstream_tb_test_advertised(test, name,
-							      &adv_in,
-							      &adv_out),
-			    0, "%s not advertised", name);
-	KUNIT_EXPECT_EQ(test, adv_in, in);
-	KUNIT_EXPECT_EQ(test, adv_out, out);
-}
-
-static void tbstream_tb_test_expect_withdrawn(struct kunit *test,
-					      const char *name)
-{
-	int in, out;
-
-	KUNIT_EXPECT_EQ_MSG(test, tbstream_tb_test_advertised(test, name, &in,
-							      &out),
-			    -ENOENT, "%s still advertised", name);
 }
 
 /* Automatic HopIDs come from the XDomain and go back at unplug */
