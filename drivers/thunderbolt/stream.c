@@ -354,7 +354,6 @@ static int tbstream_start(struct tbstream *s)
 	s->tx_tail = 0;
 	s->tx_pending = 0;
 	s->rx_head = 0;
-	s->rx_tail = 0;
 	s->rx_ready = 0;
 	s->rx_off = 0;
 	s->irq_armed = BIT(TBSTREAM_TX_ARMED) | BIT(TBSTREAM_RX_ARMED);
@@ -513,6 +512,14 @@ static void tbstream_set_peer_closed(struct tbstream *s)
 	wake_up(&s->tx_wait);
 }
 
+/* Index of the receive frame to complete next: after the ready ones */
+static unsigned int tbstream_rx_done(const struct tbstream *s)
+{
+	unsigned int i = s->rx_head + s->rx_ready;
+
+	return i < s->nframes ? i : i - s->nframes;
+}
+
 /* Take completed receive frames; they complete in the order posted */
 static void tbstream_rx_reap(struct tbstream *s)
 {
@@ -521,8 +528,7 @@ static void tbstream_rx_reap(struct tbstream *s)
 	lockdep_assert_held(&s->rx_mutex);
 
 	while ((frame = s->peer->ops->poll(&s->rx))) {
-		WARN_ON_ONCE(frame != &s->rx.frames[s->rx_tail].frame);
-		s->rx_tail = tbstream_next(s, s->rx_tail);
+		WARN_ON_ONCE(frame != &s->rx.frames[tbstream_rx_done(s)].frame);
 		s->rx_ready++;
 		s->stats.rx_frames++;
 		if (frame->eof == TBSTREAM_PDF_CLOSE)

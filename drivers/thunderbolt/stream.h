@@ -296,7 +296,6 @@ struct tbstream_stats {
  * @tx_tail: Next transmit frame to complete (P: @tx_mutex)
  * @tx_pending: Transmit frames queued and not yet completed (P: @tx_mutex)
  * @rx_head: Next receive frame to read (P: @rx_mutex)
- * @rx_tail: Next receive frame to complete (P: @rx_mutex)
  * @rx_ready: Receive frames completed and not yet read (P: @rx_mutex)
  * @rx_off: Bytes of frame @rx_head already read (P: @rx_mutex)
  * @irq_armed: %TBSTREAM_TX_ARMED, %TBSTREAM_RX_ARMED: the completion
@@ -340,7 +339,6 @@ struct tbstream {
 	unsigned int tx_tail;
 	unsigned int tx_pending;
 	unsigned int rx_head;
-	unsigned int rx_tail;
 	unsigned int rx_ready;
 	unsigned int rx_off;
 	unsigned long irq_armed;

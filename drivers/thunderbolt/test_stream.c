@@ -1604,6 +1604,32 @@ static void tbstream_test_data_busy_poll(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, b->stats.reader_wakeups, 0);
 }
 
+/*
+ * The simulated cable delivers a frame by handing the sender's buffer to
+ * the receiver, as DMA would fill it, rather than by copying
+ */
+static void tbstream_test_data_handover(struct kunit *test)
+{
+	const size_t len = 100;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 *src, *dst;
+	void *sent;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	src = tbstream_test_pattern(test, len, 3);
+	dst = tbstream_test_alloc(test, len);
+
+	sent = a->tx.frames[0].buf;
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, len, true),
+			(ssize_t)len);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read_all(test, fb, dst, len), len);
+	tbstream_test_expect_bytes(test, dst, src, len);
+	KUNIT_EXPECT_PTR_EQ(test, b->rx.frames[0].buf, sent);
+	KUNIT_EXPECT_PTR_NE(test, a->tx.frames[0].buf, sent);
+}
+
 static struct kunit_case tbstream_data_cases[] = {
 	KUNIT_CASE_PARAM(tbstream_test_data_sizes,
 			 tbstream_test_data_gen_params),
@@ -1613,6 +1639,7 @@ static struct kunit_case tbstream_data_cases[] = {
 	KUNIT_CASE(tbstream_test_data_two_streams),
 	KUNIT_CASE(tbstream_test_data_blocking),
 	KUNIT_CASE(tbstream_test_data_busy_poll),
+	KUNIT_CASE(tbstream_test_data_handover),
 	{ }
 };
 
