@@ -10,8 +10,8 @@
 #     (tinyconfig + PCI, MODULES, USB4=m, USB4_STREAM=m, USB4_STREAM_SIM=y,
 #     CONFIGFS_FS, DEBUG_FS, KUNIT for the KUnit test file);
 #  3. kernel-doc -none -Wall on the .c and .h files;
-#  4. shellcheck (warnings and up) on the harness scripts and .ci/run,
-#     when shellcheck is installed.
+#  4. shellcheck (warnings and up) on the harness scripts, .ci/run and
+#     the guest tests, when shellcheck is installed.
 #
 # Every check runs and reports before the script fails. A warm run only
 # recompiles what changed (sparse always reruns on our few files).
@@ -208,6 +208,10 @@ check_shell() {
 		rc=1
 	out=$out$(shellcheck -s bash -S warning -e SC2034 \
 		"$SRC/harness/lib.sh" 2>&1) || rc=1
+	# The guest tests run under busybox sh, which has "local" (SC3043);
+	# -x follows their lib.sh and simlib.sh from the test directory.
+	out=$out$(cd "$SRC/tools/testing/selftests/drivers/thunderbolt/stream" &&
+		shellcheck -s sh -x -S warning -e SC3043 ./*.sh 2>&1) || rc=1
 	if [ "$rc" != 0 ]; then
 		printf '%s\n' "$out" >&2
 		fail "shellcheck"

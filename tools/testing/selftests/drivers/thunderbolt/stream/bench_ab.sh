@@ -22,11 +22,6 @@ for ko in $KOS; do
 	[ -f "$ko" ] || skip "$ko missing (run through make bench-ab)"
 done
 
-# dev SVC NAME: the device of a stream
-dev() {
-	echo "/dev/tbstream$(cat "$CONFIGFS/$1/$2/index")"
-}
-
 # run_one KO: load KO, measure, print the result rows prefixed by its name
 run_one() {
 	label=$(basename "$1" .ko)
@@ -50,9 +45,9 @@ run_one() {
 		wait_inherit "$SVC_A" "$s"
 	done
 	tbstream_bench -w 256k -l 64 -t 2 \
-		-T "stream=$(dev "$SVC_A" bt):$(dev "$SVC_B" bt)" \
-		-P "stream=$(dev "$SVC_A" pab):$(dev "$SVC_B" pab):$(dev "$SVC_B" pba):$(dev "$SVC_A" pba)" \
-		-P "stream-busy_poll=$(dev "$SVC_A" qab):$(dev "$SVC_B" qab):$(dev "$SVC_B" qba):$(dev "$SVC_A" qba)" \
+		-T "stream=$(dev_of "$SVC_A" bt):$(dev_of "$SVC_B" bt)" \
+		-P "stream=$(dev_of "$SVC_A" pab):$(dev_of "$SVC_B" pab):$(dev_of "$SVC_B" pba):$(dev_of "$SVC_A" pba)" \
+		-P "stream-busy_poll=$(dev_of "$SVC_A" qab):$(dev_of "$SVC_B" qab):$(dev_of "$SVC_B" qba):$(dev_of "$SVC_A" qba)" \
 		>/tmp/ab.out 2>&1 || { cat /tmp/ab.out; fail "$label: tbstream_bench failed"; }
 	grep -E '^(256K|64 ) |per GiB' /tmp/ab.out | sed "s/^/$label /"
 	for s in bt pab pba qab qba; do

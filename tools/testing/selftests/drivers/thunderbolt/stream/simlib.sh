@@ -8,6 +8,8 @@ SIMFS=/sys/kernel/debug/thunderbolt_stream_sim
 CABLE=
 SVC_A=
 SVC_B=
+RX=
+TX=
 
 # need_sim: load the module, skip the test without the simulated cable
 need_sim() {
@@ -45,12 +47,27 @@ mkstream() {
 		echo "$3" > "$dir/in_hopid" || fail "in_hopid $3 for $dir"
 		echo "$4" > "$dir/out_hopid" || fail "out_hopid $4 for $dir"
 	fi
-	echo "/dev/tbstream$(cat "$dir/index")"
+	dev_of "$1" "$2"
+}
+
+# mkpair NAME: stream NAME from host A to host B, set up as the admin
+# guide does it: the receiver (host B) asks for automatic HopIDs, the
+# sender inherits them. Sets RX (host B's device) and TX (host A's).
+# shellcheck disable=SC2034 # for the tests that source this file
+mkpair() {
+	RX=$(mkstream "$SVC_B" "$1" -1 -1)
+	TX=$(mkstream "$SVC_A" "$1")
+	wait_inherit "$SVC_A" "$1"
 }
 
 # attr SVC NAME ATTR: print an attribute
 attr() {
 	cat "$CONFIGFS/$1/$2/$3"
+}
+
+# dev_of SVC NAME: the device of a stream
+dev_of() {
+	echo "/dev/tbstream$(attr "$1" "$2" index)"
 }
 
 # rmstream SVC NAME: rmdir -p the stream and its group (if empty)

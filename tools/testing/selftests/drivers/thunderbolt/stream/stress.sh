@@ -113,11 +113,6 @@ wait_bounded() {
 	done
 }
 
-# dev_of SVC NAME: the device node of a stream
-dev_of() {
-	echo "/dev/tbstream$(attr "$1" "$2" index)"
-}
-
 setup_cable() {
 	new_cable
 	PLUG="$SIMFS/cable$CABLE/plugged"

@@ -13,8 +13,7 @@
 need_sim
 new_cable
 
-rx=$(mkstream "$SVC_B" backup -1 -1)
-tx=$(mkstream "$SVC_A" backup)
+mkpair backup
 
 b_in=$(attr "$SVC_B" backup in_hopid)
 b_out=$(attr "$SVC_B" backup out_hopid)
@@ -27,9 +26,9 @@ wait_for inherited || fail "sender did not inherit $b_out/$b_in: got \
 $(attr "$SVC_A" backup in_hopid)/$(attr "$SVC_A" backup out_hopid)"
 
 must dd if=/dev/urandom of=/tmp/src bs=1M count=64 2>/dev/null
-dd if="$rx" of=/tmp/dst bs=256k 2>/dev/null &
+dd if="$RX" of=/tmp/dst bs=256k 2>/dev/null &
 reader=$!
-must dd if=/tmp/src of="$tx" bs=256k 2>/dev/null
+must dd if=/tmp/src of="$TX" bs=256k 2>/dev/null
 wait $reader || fail "reader dd failed"
 assert_eq "$(sum /tmp/dst)" "$(sum /tmp/src)" "sha256 across the cable"
 rm -f /tmp/src /tmp/dst

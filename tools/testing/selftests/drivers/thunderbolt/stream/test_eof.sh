@@ -10,22 +10,20 @@
 need_sim
 new_cable
 
-rx=$(mkstream "$SVC_B" eof -1 -1)
-tx=$(mkstream "$SVC_A" eof)
-wait_inherit "$SVC_A" eof
+mkpair eof
 
-exec 3<"$rx"
+exec 3<"$RX"
 cat <&3 > /tmp/got &
 reader=$!
-echo "hello over the cable" > "$tx" || fail "write failed"
+echo "hello over the cable" > "$TX" || fail "write failed"
 wait $reader || fail "reader failed"
 assert_eq "$(cat /tmp/got)" "hello over the cable" "received text"
 # Sticky EOF: the same open file reads end of file again at once
 assert_eq "$(timeout 5 cat <&3 | wc -c)" 0 "second read after EOF"
 # The peer has closed: writing on the receiving side fails with EPIPE,
 # and poll reports the hang-up
-expect "err EPIPE" write "$rx" x
-tbstream_try poll "$rx" | grep -q HUP || fail "no EPOLLHUP after peer CLOSE"
+expect "err EPIPE" write "$RX" x
+tbstream_try poll "$RX" | grep -q HUP || fail "no EPOLLHUP after peer CLOSE"
 exec 3<&-
 rm -f /tmp/got
 

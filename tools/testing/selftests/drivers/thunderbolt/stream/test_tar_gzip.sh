@@ -10,9 +10,7 @@
 need_sim
 new_cable
 
-rx=$(mkstream "$SVC_B" tree -1 -1)
-tx=$(mkstream "$SVC_A" tree)
-wait_inherit "$SVC_A" tree
+mkpair tree
 
 rm -rf /tmp/tree /tmp/out
 mkdir -p /tmp/tree/a/b/c /tmp/out
@@ -26,9 +24,9 @@ dd if=/dev/urandom of=/tmp/tree/a/b/c/big bs=1M count=8 2>/dev/null
 echo hello > /tmp/tree/a/b/small
 : > /tmp/tree/empty
 
-(gunzip < "$rx" | tar xf - -C /tmp/out) &
+(gunzip < "$RX" | tar xf - -C /tmp/out) &
 reader=$!
-(cd /tmp && tar cf - tree | gzip > "$tx") || fail "tar | gzip failed"
+(cd /tmp && tar cf - tree | gzip > "$TX") || fail "tar | gzip failed"
 wait $reader || fail "gunzip | tar failed"
 
 (cd /tmp/tree && find . -type f | sort | xargs sha256sum) > /tmp/want

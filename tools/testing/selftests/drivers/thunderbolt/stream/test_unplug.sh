@@ -13,15 +13,13 @@ need_sim
 new_cable
 plug="$SIMFS/cable$CABLE/plugged"
 
-rx=$(mkstream "$SVC_B" pull -1 -1)
-tx=$(mkstream "$SVC_A" pull)
-wait_inherit "$SVC_A" pull
+mkpair pull
 
 # On host A: a reader that nobody writes to, and a writer that nobody
 # reads from, so it runs out of credits. Both block.
-tbstream_try read "$tx" > /tmp/r.out &
+tbstream_try read "$TX" > /tmp/r.out &
 reader=$!
-dd if=/dev/zero of="$tx" bs=1M count=64 2>/tmp/w.err &
+dd if=/dev/zero of="$TX" bs=1M count=64 2>/tmp/w.err &
 writer=$!
 sleep 2
 kill -0 $reader 2>/dev/null || fail "reader did not block: $(cat /tmp/r.out)"
@@ -34,8 +32,8 @@ grep -q "No such device or address" /tmp/w.err ||
 	fail "blocked write at unplug: $(cat /tmp/w.err)"
 
 # Nodes and groups stay; without the peer, O_NONBLOCK open gives ENXIO
-[ -c "$rx" ] || fail "$rx gone after unplug"
-expect "err ENXIO" open-nb "$rx"
+[ -c "$RX" ] || fail "$RX gone after unplug"
+expect "err ENXIO" open-nb "$RX"
 assert_eq "$(attr "$SVC_B" pull in_hopid)" -1 "in_hopid while unplugged"
 assert_eq "$(cat "$SIMFS/cable$CABLE/hopids_a")" 0 "HopIDs held by A"
 assert_eq "$(cat "$SIMFS/cable$CABLE/hopids_b")" 0 "HopIDs held by B"
@@ -48,17 +46,17 @@ inherited_again() {
 	[ "$(attr "$SVC_A" pull out_hopid)" = "$b_in" ]
 }
 wait_for inherited_again || fail "sender did not inherit again after replug"
-cat "$rx" > /tmp/got &
+cat "$RX" > /tmp/got &
 reader=$!
-echo "after replug" > "$tx" || fail "write after replug"
+echo "after replug" > "$TX" || fail "write after replug"
 wait $reader || fail "reader after replug"
 
 assert_eq "$(cat /tmp/got)" "after replug" "data after replug"
 
 # rmdir while open: reads end of file, writes ENXIO
-exec 6<>"$rx"
+exec 6<>"$RX"
 rmdir "$CONFIGFS/$SVC_B/pull" || fail "rmdir while open"
-[ ! -e "$rx" ] || fail "$rx still there after rmdir"
+[ ! -e "$RX" ] || fail "$RX still there after rmdir"
 assert_eq "$(cat <&6 | wc -c)" 0 "read after rmdir"
 ( echo x >&6 ) 2>/tmp/w.err && fail "write after rmdir succeeded"
 grep -q "No such device or address" /tmp/w.err ||
