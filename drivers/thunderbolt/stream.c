@@ -8,7 +8,6 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/debugfs.h>
-#include <linux/dma-mapping.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
 #include <linux/list.h>
@@ -17,16 +16,8 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/thunderbolt.h>
-#include <linux/uuid.h>
 
 #include "stream.h"
-
-/* Tests replace a few functions; kernels before 6.3 lack the header */
-#if IS_ENABLED(CONFIG_USB4_STREAM_KUNIT_TEST)
-#include <kunit/static_stub.h>
-#else
-#define KUNIT_STATIC_STUB_REDIRECT(...) do { } while (0)
-#endif
 
 /**
  * DOC: Theory of operation
@@ -114,13 +105,6 @@ static LIST_HEAD(tbstream_services);
 static DEFINE_IDA(tbstream_ida);
 static struct dentry *tbstream_debugfs_root;
 
-/* 3a1cb984-c4d9-4469-a277-ce2fdfd11f0d */
-static const uuid_t tbstream_dir_uuid =
-	UUID_INIT(0x3a1cb984, 0xc4d9, 0x4469,
-		  0xa2, 0x77, 0xce, 0x2f, 0xdf, 0xd1, 0x1f, 0x0d);
-
-static struct tb_property_dir *tbstream_dir;
-
 /* HopIDs and advertisement */
 
 static bool tbstream_hopids_held(const struct tbstream *s)
@@ -128,7 +112,7 @@ static bool tbstream_hopids_held(const struct tbstream *s)
 	return s->hop[TBSTREAM_IN].hopid && s->hop[TBSTREAM_OUT].hopid;
 }
 
-static void tbstream_set_held(struct tbstream *s, enum tbstream_dir dir,
+static void tbstream_set_held(struct tbstream *s, enum tbstream_direction dir,
 			      int hopid, bool inherited)
 {
 	lockdep_assert_held(&s->lock);
@@ -139,7 +123,8 @@ static void tbstream_set_held(struct tbstream *s, enum tbstream_dir dir,
 	spin_unlock(&s->state_lock);
 }
 
-static void tbstream_release_hopid(struct tbstream *s, enum tbstream_dir dir)
+static void tbstream_release_hopid(struct tbstream *s,
+				   enum tbstream_direction dir)
 {
 	int hopid = s->hop[dir].hopid;
 
@@ -274,7 +259,7 @@ static void tbstream_free_frames(struct tbstream_ring *ring,
 }
 
 static int tbstream_ring_init(struct tbstream *s, struct tbstream_ring *ring,
-			      enum tbstream_dir dir)
+			      enum tbstream_direction dir)
 {
 	unsigned int i;
 
@@ -293,7 +278,7 @@ static int tbstream_ring_init(struct tbstream *s, struct tbstream_ring *ring,
 	}
 
 	ring->peer = s->peer;
-	ring->dir = dir;
+	ring->direction = dir;
 	ring->size = s->ring_size;
 	ring->throttling = s->throttling;
 	ring->poll_data = s;
@@ -1131,7 +1116,8 @@ DEFINE_SHOW_ATTRIBUTE(tbstream_stats);
 
 /* Attach and detach */
 
-static void tbstream_alloc_requested(struct tbstream *s, enum tbstream_dir dir)
+static void tbstream_alloc_requested(struct tbstream *s,
+				     enum tbstream_direction dir)
 {
 	struct tbstream_peer *peer = s->peer;
 	int req = s->hop[dir].req;
@@ -1429,7 +1415,7 @@ struct tbstream *tbstream_create(struct tbstream_service *svc,
 	mutex_unlock(&tbstream_lock);
 	/* Undone as rmdir does it: the device may be open already */
 	if (ret) {
-		tbstream_remove(s);
+		tbstream_delete(s);
 		config_item_put(&s->item);
 		return ERR_PTR(ret);
 	}
@@ -1443,7 +1429,7 @@ err_free:
 }
 
 /**
- * tbstream_remove() - Remove a stream (ConfigFS rmdir)
+ * tbstream_delete() - Remove a stream (ConfigFS rmdir)
  * @s: Stream
  *
  * A running stream sends CLOSE first. Its device node disappears; files
@@ -1452,7 +1438,7 @@ err_free:
  *
  * Context: Process context.
  */
-void tbstream_remove(struct tbstream *s)
+void tbstream_delete(struct tbstream *s)
 {
 	/* Drain without holding up everybody else's ConfigFS operations */
 	mutex_lock(&s->lock);
@@ -1508,8 +1494,8 @@ static bool tbstream_hopid_in_effect(const struct tbstream *s,
 }
 
 /* Replace the HopID held for @dir by one for @value, or keep the old one */
-static int tbstream_change_hopid(struct tbstream *s, enum tbstream_dir dir,
-				 int value)
+static int tbstream_change_hopid(struct tbstream *s,
+				 enum tbstream_direction dir, int value)
 {
 	struct tbstream_peer *peer = s->peer;
 	int hopid = 0;
@@ -1539,7 +1525,8 @@ static int tbstream_change_hopid(struct tbstream *s, enum tbstream_dir dir,
  * the exact HopID is taken, -ENOSPC when no HopID is free, or the error
  * of advertising the stream (-ENOMEM).
  */
-int tbstream_set_hopid(struct tbstream *s, enum tbstream_dir dir, int value)
+int tbstream_set_hopid(struct tbstream *s, enum tbstream_direction dir,
+		       int value)
 {
 	struct tbstream_hopid *hop = &s->hop[dir];
 	int ret = 0;
@@ -1579,7 +1566,7 @@ out_unlock:
  * Context: Process context.
  * Return: The HopID held, or else the value asked for.
  */
-int tbstream_get_hopid(struct tbstream *s, enum tbstream_dir dir)
+int tbstream_get_hopid(struct tbstream *s, enum tbstream_direction dir)
 {
 	int value;
 
@@ -1658,740 +1645,9 @@ int tbstream_set_busy_poll(struct tbstream *s, bool enable)
 	return ret;
 }
 
-/*
- * The Thunderbolt backend: a thin layer over the tb_ring and tb_xdomain
- * API of <linux/thunderbolt.h>, one &struct tbstream_tb per bound service.
- */
-
-/* How often an attached peer's properties are checked for changes, ms */
-#define TBSTREAM_TB_WATCH_INTERVAL	1000
-
-/**
- * struct tbstream_tb - A peer's stream service on a real cable
- * @peer: What the core sees
- * @svc: The service device we are bound to
- * @xd: Its XDomain connection
- * @watch: Re-reads the peer's advertisement when its properties change:
- *	   the 6.12 core tells service drivers nothing about that
- * @remote_gen: Generation of the peer's properties last looked at
- * @suspended: The peer is unregistered from the core for a system sleep.
- *	       Only probe, remove and the PM callbacks touch it, and the
- *	       driver core serializes those with the device lock of @svc.
- */
-struct tbstream_tb {
-	struct tbstream_peer peer;
-	struct tb_service *svc;
-	struct tb_xdomain *xd;
-	struct delayed_work watch;
-	u32 remote_gen;
-	bool suspended;
-};
-
-/**
- * struct tbstream_tb_ring - NHI ring of a stream
- * @ring: The NHI ring
- * @lock: Guards @done and @armed; taken in the ring's completion work
- * @done: Transmit frames completed and not yet polled. The NHI has no
- *	  polling mode for transmit rings: their completions come through
- *	  frame callbacks, which queue them here.
- * @armed: The core waits for a transmit completion
- */
-struct tbstream_tb_ring {
-	struct tb_ring *ring;
-	spinlock_t lock; /* @done and @armed */
-	struct list_head done;
-	bool armed;
-};
-
-/*
- * Every stream this host wants to advertise, on any peer, oldest first
- * (P: tbstream_tb_lock). Only the oldest entry of a name is published.
- */
-struct tbstream_tb_advert {
-	struct list_head node;
-	const struct tbstream_peer *peer;
-	char name[TBSTREAM_NAME_MAX + 1];
-	int in_hopid;
-	int out_hopid;
-};
-
-DEFINE_MUTEX(tbstream_tb_lock); /* tbstream_tb_adverts, tbstream_dir */
-static LIST_HEAD(tbstream_tb_adverts);
-
-static struct tbstream_tb *to_tbstream_tb(struct tbstream_peer *peer)
-{
-	return container_of(peer, struct tbstream_tb, peer);
-}
-
-/* Ask for @hopid exactly: the core's allocators give the lowest >= it */
-static int tbstream_tb_alloc_exact(struct tb_xdomain *xd,
-				   enum tbstream_dir dir, int hopid)
-{
-	int ret;
-
-	ret = dir == TBSTREAM_IN ? tb_xdomain_alloc_in_hopid(xd, hopid) :
-				   tb_xdomain_alloc_out_hopid(xd, hopid);
-	if (ret < 0 || ret == hopid)
-		return ret == -ENOSPC ? -EBUSY : ret;
-
-	if (dir == TBSTREAM_IN)
-		tb_xdomain_release_in_hopid(xd, ret);
-	else
-		tb_xdomain_release_out_hopid(xd, ret);
-	return -EBUSY;
-}
-
-static int tbstream_tb_alloc_hopid(struct tbstream_peer *peer,
-				   enum tbstream_dir dir, int hopid)
-{
-	struct tb_xdomain *xd = to_tbstream_tb(peer)->xd;
-	int ret;
-
-	if (hopid >= 0)
-		return tbstream_tb_alloc_exact(xd, dir, hopid);
-
-	/* thunderbolt-net takes the lowest HopID, 8: leave it for last */
-	ret = dir == TBSTREAM_IN ?
-	      tb_xdomain_alloc_in_hopid(xd, TBSTREAM_HOPID_MIN + 1) :
-	      tb_xdomain_alloc_out_hopid(xd, TBSTREAM_HOPID_MIN + 1);
-	if (ret >= 0)
-		return ret;
-	ret = tbstream_tb_alloc_exact(xd, dir, TBSTREAM_HOPID_MIN);
-	return ret == -EBUSY ? -ENOSPC : ret;
-}
-
-static void tbstream_tb_release_hopid(struct tbstream_peer *peer,
-				      enum tbstream_dir dir, int hopid)
-{
-	struct tb_xdomain *xd = to_tbstream_tb(peer)->xd;
-
-	if (dir == TBSTREAM_IN)
-		tb_xdomain_release_in_hopid(xd, hopid);
-	else
-		tb_xdomain_release_out_hopid(xd, hopid);
-}
-
-static int tbstream_tb_add_stream_dir(struct tb_property_dir *dir,
-				      const struct tbstream_tb_advert *adv)
-{
-	struct tb_property_dir *sub;
-	int ret;
-
-	sub = tb_property_create_dir(&tbstream_dir_uuid);
-	if (!sub)
-		return -ENOMEM;
-	ret = tb_property_add_immediate(sub, "inhopid", adv->in_hopid);
-	if (!ret)
-		ret = tb_property_add_immediate(sub, "outhopid",
-						adv->out_hopid);
-	if (!ret)
-		ret = tb_property_add_dir(dir, adv->name, sub);
-	if (ret)
-		tb_property_free_dir(sub);
-	return ret;
-}
-
-/* Another peer's stream of the same name asked first */
-static bool tbstream_tb_advert_shadowed(const struct tbstream_tb_advert *adv)
-{
-	const struct tbstream_tb_advert *first;
-
-	lockdep_assert_held(&tbstream_tb_lock);
-
-	list_for_each_entry(first, &tbstream_tb_adverts, node) {
-		if (first == adv)
-			return false;
-		if (!strcmp(first->name, adv->name))
-			return true;
-	}
-	return false;
-}
-
-/**
- * tbstream_tb_build_dir() - Build the "stream" directory to advertise
- *
- * The service directory of tbstream_create_dir() with one sub-directory
- * per advertised stream, keyed by the stream name, holding the immediates
- * "inhopid" and "outhopid". Of streams that share a name on different
- * peers, only the one that asked first is in it.
- *
- * Context: Process context, with tbstream_tb_lock held.
- * Return: The directory, or ERR_PTR(-ENOMEM).
- */
-struct tb_property_dir *tbstream_tb_build_dir(void)
-{
-	struct tbstream_tb_advert *adv;
-	struct tb_property_dir *dir;
-
-	KUNIT_STATIC_STUB_REDIRECT(tbstream_tb_build_dir);
-	lockdep_assert_held(&tbstream_tb_lock);
-
-	dir = tbstream_create_dir();
-	if (!dir)
-		return ERR_PTR(-ENOMEM);
-	list_for_each_entry(adv, &tbstream_tb_adverts, node) {
-		if (tbstream_tb_advert_shadowed(adv))
-			continue;
-		if (tbstream_tb_add_stream_dir(dir, adv)) {
-			tb_property_free_dir(dir);
-			return ERR_PTR(-ENOMEM);
-		}
-	}
-	return dir;
-}
-
-/*
- * The 6.12 core offers no way to change a registered directory in place,
- * so a new "stream" directory replaces the old one. It is built first and
- * swapped in right away; between the two calls the core only queues
- * property change notifications (a walk of the bus), but a properties
- * request that a peer sends exactly then finds no stream service (see
- * "Differences between kernels" in the admin guide).
- */
-static int tbstream_tb_publish(void)
-{
-	struct tb_property_dir *dir;
-	int ret;
-
-	lockdep_assert_held(&tbstream_tb_lock);
-
-	dir = tbstream_tb_build_dir();
-	if (IS_ERR(dir))
-		return PTR_ERR(dir);
-
-	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_dir);
-	ret = tb_register_property_dir(TBSTREAM_SERVICE_KEY, dir);
-	if (ret) {
-		/* Put the old one back: peers keep seeing the service */
-		if (tb_register_property_dir(TBSTREAM_SERVICE_KEY, tbstream_dir))
-			pr_err("stream service directory lost\n");
-		goto err_free_dir;
-	}
-	tb_property_free_dir(tbstream_dir);
-	tbstream_dir = dir;
-	return 0;
-
-err_free_dir:
-	tb_property_free_dir(dir);
-	return ret;
-}
-
-static struct tbstream_tb_advert *
-tbstream_tb_find_advert(const struct tbstream_peer *peer, const char *name)
-{
-	struct tbstream_tb_advert *adv;
-
-	lockdep_assert_held(&tbstream_tb_lock);
-
-	list_for_each_entry(adv, &tbstream_tb_adverts, node) {
-		if (adv->peer == peer && !strcmp(adv->name, name))
-			return adv;
-	}
-	return NULL;
-}
-
-/*
- * The property directory is global in the 6.12 core: every peer sees
- * every stream, so a name can be advertised for one peer at a time. A
- * stream whose name another peer's stream holds waits in the list and is
- * published when that one is withdrawn.
- */
-static int tbstream_tb_advertise(struct tbstream_peer *peer,
-				 const char *name, int in_hopid, int out_hopid)
-{
-	struct tbstream_tb_advert *adv;
-	int old_in = 0, old_out = 0;
-	bool added = false;
-	int ret = 0;
-
-	mutex_lock(&tbstream_tb_lock);
-	adv = tbstream_tb_find_advert(peer, name);
-	if (adv && adv->in_hopid == in_hopid && adv->out_hopid == out_hopid)
-		goto out_unlock;
-	if (adv) {
-		old_in = adv->in_hopid;
-		old_out = adv->out_hopid;
-	} else {
-		adv = kzalloc(sizeof(*adv), GFP_KERNEL);
-		if (!adv) {
-			ret = -ENOMEM;
-			goto out_unlock;
-		}
-		adv->peer = peer;
-		strscpy(adv->name, name, sizeof(adv->name));
-		list_add_tail(&adv->node, &tbstream_tb_adverts);
-		added = true;
-	}
-	adv->in_hopid = in_hopid;
-	adv->out_hopid = out_hopid;
-	if (tbstream_tb_advert_shadowed(adv)) {
-		dev_info(peer->dev,
-			 "%s: name advertised to another peer, waiting for it\n",
-			 name);
-		goto out_unlock;
-	}
-	ret = tbstream_tb_publish();
-	if (ret) {
-		/* Keep what peers see, so that asking again publishes again */
-		if (added) {
-			list_del(&adv->node);
-			kfree(adv);
-		} else {
-			adv->in_hopid = old_in;
-			adv->out_hopid = old_out;
-		}
-	}
-out_unlock:
-	mutex_unlock(&tbstream_tb_lock);
-	return ret;
-}
-
-static void tbstream_tb_withdraw(struct tbstream_peer *peer, const char *name)
-{
-	struct tbstream_tb_advert *adv;
-	bool shadowed;
-
-	mutex_lock(&tbstream_tb_lock);
-	adv = tbstream_tb_find_advert(peer, name);
-	if (adv) {
-		shadowed = tbstream_tb_advert_shadowed(adv);
-		list_del(&adv->node);
-		kfree(adv);
-		/* A stream waiting for the name takes it over here */
-		if (!shadowed && tbstream_tb_publish())
-			pr_warn("%s: advertisement not withdrawn\n", name);
-	}
-	mutex_unlock(&tbstream_tb_lock);
-}
-
-static int tbstream_tb_immediate(struct tb_property_dir *dir,
-				 const char *key, int *value)
-{
-	struct tb_property *p;
-
-	p = tb_property_find(dir, key, TB_PROPERTY_TYPE_VALUE);
-	if (!p)
-		return -ENOENT;
-	*value = p->value.immediate;
-	return 0;
-}
-
-static int tbstream_tb_lookup(struct tbstream_peer *peer, const char *name,
-			      int *in, int *out)
-{
-	struct tb_xdomain *xd = to_tbstream_tb(peer)->xd;
-	struct tb_property *svc, *p;
-	int ret = -ENOENT;
-
-	mutex_lock(&xd->lock);
-	if (!xd->remote_properties)
-		goto out_unlock;
-	svc = tb_property_find(xd->remote_properties, TBSTREAM_SERVICE_KEY,
-			       TB_PROPERTY_TYPE_DIRECTORY);
-	if (!svc)
-		goto out_unlock;
-	p = tb_property_find(svc->value.dir, name, TB_PROPERTY_TYPE_DIRECTORY);
-	if (!p)
-		goto out_unlock;
-	ret = tbstream_tb_immediate(p->value.dir, "inhopid", in);
-	if (!ret)
-		ret = tbstream_tb_immediate(p->value.dir, "outhopid", out);
-out_unlock:
-	mutex_unlock(&xd->lock);
-	return ret;
-}
-
-static void tbstream_tb_tx_callback(struct tb_ring *ring,
-				    struct ring_frame *frame, bool canceled)
-{
-	struct tbstream_ring *sring = ring->poll_data;
-	struct tbstream_tb_ring *tr = sring->priv;
-	unsigned long flags;
-	bool irq;
-
-	if (canceled)
-		return;
-
-	spin_lock_irqsave(&tr->lock, flags);
-	list_add_tail(&frame->list, &tr->done);
-	irq = tr->armed;
-	tr->armed = false;
-	spin_unlock_irqrestore(&tr->lock, flags);
-
-	if (irq)
-		sring->start_poll(sring->poll_data);
-}
-
-static void tbstream_tb_unmap(struct tbstream_ring *ring, unsigned int count)
-{
-	struct tbstream_tb_ring *tr = ring->priv;
-	struct device *dma = tb_ring_dma_device(tr->ring);
-	enum dma_data_direction dir;
-	unsigned int i;
-
-	dir = ring->dir == TBSTREAM_OUT ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
-	for (i = 0; i < count; i++)
-		dma_unmap_single(dma, ring->frames[i].frame.buffer_phy,
-				 TBSTREAM_FRAME_SIZE, dir);
-}
-
-static int tbstream_tb_map(struct tbstream_ring *ring, unsigned int count)
-{
-	struct tbstream_tb_ring *tr = ring->priv;
-	struct device *dma = tb_ring_dma_device(tr->ring);
-	struct tbstream_frame *tf;
-	enum dma_data_direction dir;
-	unsigned int i;
-
-	dir = ring->dir == TBSTREAM_OUT ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
-	for (i = 0; i < count; i++) {
-		tf = &ring->frames[i];
-		tf->frame.buffer_phy = dma_map_single(dma, tf->buf,
-						      TBSTREAM_FRAME_SIZE, dir);
-		if (dma_mapping_error(dma, tf->frame.buffer_phy)) {
-			tbstream_tb_unmap(ring, i);
-			return -ENOMEM;
-		}
-		if (ring->dir == TBSTREAM_OUT)
-			tf->frame.callback = tbstream_tb_tx_callback;
-	}
-	return 0;
-}
-
-static struct tb_ring *tbstream_tb_alloc_nhi_ring(struct tbstream_ring *ring)
-{
-	struct tb_xdomain *xd = to_tbstream_tb(ring->peer)->xd;
-	unsigned int flags = RING_FLAG_FRAME | RING_FLAG_E2E;
-	struct tb_ring *r;
-
-	if (ring->dir == TBSTREAM_OUT) {
-		r = tb_ring_alloc_tx(xd->tb->nhi, -1, ring->size, flags);
-		/*
-		 * Transmit rings have no polling mode and so no use for
-		 * poll_data: it leads the frame callbacks back to @ring.
-		 */
-		if (r)
-			r->poll_data = ring;
-		return r;
-	}
-	return tb_ring_alloc_rx(xd->tb->nhi, -1, ring->size, flags,
-				ring->e2e_tx_hop, BIT(TBSTREAM_PDF_SOF),
-				BIT(TBSTREAM_PDF_DATA) | BIT(TBSTREAM_PDF_CLOSE),
-				ring->start_poll, ring->poll_data);
-}
-
-static int tbstream_tb_ring_alloc(struct tbstream_ring *ring)
-{
-	struct tbstream_tb_ring *tr;
-	int ret;
-
-	tr = kzalloc(sizeof(*tr), GFP_KERNEL);
-	if (!tr)
-		return -ENOMEM;
-	spin_lock_init(&tr->lock);
-	INIT_LIST_HEAD(&tr->done);
-	tr->ring = tbstream_tb_alloc_nhi_ring(ring);
-	if (!tr->ring) {
-		ret = -ENOMEM;
-		goto err_free;
-	}
-	ring->priv = tr;
-	ring->hop = tr->ring->hop;
-	ret = tbstream_tb_map(ring, ring->size - 1);
-	if (ret)
-		goto err_free_ring;
-	return 0;
-
-err_free_ring:
-	tb_ring_free(tr->ring);
-err_free:
-	kfree(tr);
-	ring->priv = NULL;
-	return ret;
-}
-
-static void tbstream_tb_ring_free(struct tbstream_ring *ring)
-{
-	struct tbstream_tb_ring *tr = ring->priv;
-
-	tbstream_tb_unmap(ring, ring->size - 1);
-	tb_ring_free(tr->ring);
-	kfree(tr);
-	ring->priv = NULL;
-}
-
-static void tbstream_tb_ring_start(struct tbstream_ring *ring)
-{
-	struct tbstream_tb_ring *tr = ring->priv;
-
-	tr->armed = true;
-	tb_ring_start(tr->ring);
-}
-
-static void tbstream_tb_ring_stop(struct tbstream_ring *ring)
-{
-	struct tbstream_tb_ring *tr = ring->priv;
-	struct ring_frame *frame, *n;
-	unsigned long flags;
-
-	tb_ring_stop(tr->ring);
-
-	/* Completed and never polled: the core takes them back as they are */
-	spin_lock_irqsave(&tr->lock, flags);
-	list_for_each_entry_safe(frame, n, &tr->done, list)
-		list_del_init(&frame->list);
-	spin_unlock_irqrestore(&tr->lock, flags);
-}
-
-static int tbstream_tb_enqueue(struct tbstream_ring *ring,
-			       struct ring_frame *frame)
-{
-	struct tbstream_tb_ring *tr = ring->priv;
-	struct device *dma = tb_ring_dma_device(tr->ring);
-
-	if (ring->dir == TBSTREAM_IN)
-		return tb_ring_rx(tr->ring, frame);
-	dma_sync_single_for_device(dma, frame->buffer_phy,
-				   tbstream_frame_len(frame), DMA_TO_DEVICE);
-	return tb_ring_tx(tr->ring, frame);
-}
-
-static struct ring_frame *tbstream_tb_poll(struct tbstream_ring *ring)
-{
-	struct tbstream_tb_ring *tr = ring->priv;
-	struct ring_frame *frame = NULL;
-	unsigned long flags;
-
-	if (ring->dir == TBSTREAM_IN) {
-		frame = tb_ring_poll(tr->ring);
-		if (frame)
-			dma_sync_single_for_cpu(tb_ring_dma_device(tr->ring),
-						frame->buffer_phy,
-						tbstream_frame_len(frame),
-						DMA_FROM_DEVICE);
-		return frame;
-	}
-
-	spin_lock_irqsave(&tr->lock, flags);
-	frame = list_first_entry_or_null(&tr->done, struct ring_frame, list);
-	if (frame)
-		list_del_init(&frame->list);
-	spin_unlock_irqrestore(&tr->lock, flags);
-	return frame;
-}
-
-static void tbstream_tb_poll_complete(struct tbstream_ring *ring)
-{
-	struct tbstream_tb_ring *tr = ring->priv;
-	unsigned long flags;
-	bool irq;
-
-	if (ring->dir == TBSTREAM_IN) {
-		tb_ring_poll_complete(tr->ring);
-		return;
-	}
-
-	spin_lock_irqsave(&tr->lock, flags);
-	irq = !list_empty(&tr->done);
-	tr->armed = !irq;
-	spin_unlock_irqrestore(&tr->lock, flags);
-	if (irq)
-		ring->start_poll(ring->poll_data);
-}
-
-static int tbstream_tb_enable_paths(struct tbstream_peer *peer,
-				    int out_hopid, struct tbstream_ring *tx,
-				    int in_hopid, struct tbstream_ring *rx)
-{
-	return tb_xdomain_enable_paths(to_tbstream_tb(peer)->xd, out_hopid,
-				       tx->hop, in_hopid, rx->hop);
-}
-
-static void tbstream_tb_disable_paths(struct tbstream_peer *peer,
-				      int out_hopid, struct tbstream_ring *tx,
-				      int in_hopid, struct tbstream_ring *rx)
-{
-	struct tbstream_tb *tp = to_tbstream_tb(peer);
-	int ret;
-
-	ret = tb_xdomain_disable_paths(tp->xd, out_hopid, tx->hop, in_hopid,
-				       rx->hop);
-	if (ret && !tp->xd->is_unplugged)
-		dev_warn(peer->dev, "disabling DMA paths failed: %d\n", ret);
-}
-
-static const struct tbstream_backend_ops tbstream_tb_ops = {
-	.alloc_hopid = tbstream_tb_alloc_hopid,
-	.release_hopid = tbstream_tb_release_hopid,
-	.advertise = tbstream_tb_advertise,
-	.withdraw = tbstream_tb_withdraw,
-	.lookup = tbstream_tb_lookup,
-	.ring_alloc = tbstream_tb_ring_alloc,
-	.ring_free = tbstream_tb_ring_free,
-	.ring_start = tbstream_tb_ring_start,
-	.ring_stop = tbstream_tb_ring_stop,
-	.enqueue = tbstream_tb_enqueue,
-	.poll = tbstream_tb_poll,
-	.poll_complete = tbstream_tb_poll_complete,
-	.enable_paths = tbstream_tb_enable_paths,
-	.disable_paths = tbstream_tb_disable_paths,
-};
-
-static void tbstream_tb_watch(struct work_struct *work)
-{
-	struct tbstream_tb *tp = container_of(to_delayed_work(work),
-					      struct tbstream_tb, watch);
-	bool changed;
-	u32 gen;
-
-	mutex_lock(&tp->xd->lock);
-	gen = tp->xd->remote_property_block_gen;
-	mutex_unlock(&tp->xd->lock);
-
-	changed = gen != tp->remote_gen;
-	tp->remote_gen = gen;
-	if (changed)
-		tbstream_peer_changed(&tp->peer);
-	schedule_delayed_work(&tp->watch,
-			      msecs_to_jiffies(TBSTREAM_TB_WATCH_INTERVAL));
-}
-
-/* The Thunderbolt service driver */
-
-/* Linux 7.3 dropped the matching ID, which we never needed (see Kbuild) */
-#ifdef TBSTREAM_PROBE_NO_ID
-static int tbstream_probe(struct tb_service *svc)
-#else
-static int tbstream_probe(struct tb_service *svc,
-			  const struct tb_service_id *id)
-#endif
-{
-	struct tbstream_tb *tp;
-	int ret;
-
-	tp = kzalloc(sizeof(*tp), GFP_KERNEL);
-	if (!tp)
-		return -ENOMEM;
-	tp->svc = svc;
-	tp->xd = tb_service_parent(svc);
-	tp->peer.dev = &svc->dev;
-	tp->peer.ops = &tbstream_tb_ops;
-	strscpy(tp->peer.name, dev_name(&svc->dev), sizeof(tp->peer.name));
-	INIT_DELAYED_WORK(&tp->watch, tbstream_tb_watch);
-	tp->remote_gen = tp->xd->remote_property_block_gen;
-
-	ret = tbstream_peer_register(&tp->peer);
-	if (ret) {
-		kfree(tp);
-		return ret;
-	}
-	tb_service_set_drvdata(svc, tp);
-	schedule_delayed_work(&tp->watch,
-			      msecs_to_jiffies(TBSTREAM_TB_WATCH_INTERVAL));
-	return 0;
-}
-
-static void tbstream_remove_service(struct tb_service *svc)
-{
-	struct tbstream_tb *tp = tb_service_get_drvdata(svc);
-
-	cancel_delayed_work_sync(&tp->watch);
-	if (!tp->suspended)
-		tbstream_peer_unregister(&tp->peer);
-	kfree(tp);
-}
-
-/*
- * A system sleep takes the link down, and the peer sees an unplug. The
- * streams of this peer end their files the same way here (-ENXIO, with
- * the data in flight lost on both ends) and attach again on resume, so
- * that both hosts agree on what was delivered.
- */
-static int tbstream_suspend(struct device *dev)
-{
-	struct tbstream_tb *tp = tb_service_get_drvdata(tb_to_service(dev));
-
-	cancel_delayed_work_sync(&tp->watch);
-	tbstream_peer_unregister(&tp->peer);
-	tp->suspended = true;
-	return 0;
-}
-
-static int tbstream_resume(struct device *dev)
-{
-	struct tbstream_tb *tp = tb_service_get_drvdata(tb_to_service(dev));
-	int ret;
-
-	ret = tbstream_peer_register(&tp->peer);
-	if (ret)
-		return ret;
-	tp->suspended = false;
-	schedule_delayed_work(&tp->watch,
-			      msecs_to_jiffies(TBSTREAM_TB_WATCH_INTERVAL));
-	return 0;
-}
-
-static DEFINE_SIMPLE_DEV_PM_OPS(tbstream_pm_ops, tbstream_suspend,
-				tbstream_resume);
-
-static const struct tb_service_id tbstream_ids[] = {
-	{ TB_SERVICE(TBSTREAM_SERVICE_KEY, TBSTREAM_PROTOCOL_ID) },
-	{ },
-};
-MODULE_DEVICE_TABLE(tbsvc, tbstream_ids);
-
-static struct tb_service_driver tbstream_driver = {
-	.driver = {
-		.owner = THIS_MODULE,
-		.name = "thunderbolt_stream",
-		.pm = pm_sleep_ptr(&tbstream_pm_ops),
-	},
-	.probe = tbstream_probe,
-	.remove = tbstream_remove_service,
-	.id_table = tbstream_ids,
-};
-
-/**
- * tbstream_create_dir() - Build the "stream" XDomain property directory
- *
- * The directory identifies the service to peers: its UUID and the protocol
- * immediates are what the stock driver and ours match on.
- *
- * Context: Process context.
- * Return: The new directory, or %NULL if out of memory.
- */
-struct tb_property_dir *tbstream_create_dir(void)
-{
-	struct tb_property_dir *dir;
-
-	dir = tb_property_create_dir(&tbstream_dir_uuid);
-	if (!dir)
-		return NULL;
-
-	if (tb_property_add_immediate(dir, "prtcid", TBSTREAM_PROTOCOL_ID) ||
-	    tb_property_add_immediate(dir, "prtcvers",
-				      TBSTREAM_PROTOCOL_VERSION) ||
-	    tb_property_add_immediate(dir, "prtcrevs",
-				      TBSTREAM_PROTOCOL_REVISION) ||
-	    tb_property_add_immediate(dir, "prtcstns", 0)) {
-		tb_property_free_dir(dir);
-		return NULL;
-	}
-
-	return dir;
-}
-
 static int __init tbstream_init(void)
 {
 	int ret;
-
-	tbstream_dir = tbstream_create_dir();
-	if (!tbstream_dir)
-		return -ENOMEM;
-
-	ret = tb_register_property_dir(TBSTREAM_SERVICE_KEY, tbstream_dir);
-	if (ret)
-		goto err_free_dir;
 
 	tbstream_debugfs_root = debugfs_create_dir(KBUILD_MODNAME, NULL);
 
@@ -2403,7 +1659,7 @@ static int __init tbstream_init(void)
 	if (ret)
 		goto err_configfs_exit;
 
-	ret = tb_register_service_driver(&tbstream_driver);
+	ret = tbstream_tb_init();
 	if (ret)
 		goto err_sim_exit;
 
@@ -2415,21 +1671,16 @@ err_configfs_exit:
 	tbstream_configfs_exit();
 err_remove_debugfs:
 	debugfs_remove_recursive(tbstream_debugfs_root);
-	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_dir);
-err_free_dir:
-	tb_property_free_dir(tbstream_dir);
 	return ret;
 }
 module_init(tbstream_init);
 
 static void __exit tbstream_exit(void)
 {
-	tb_unregister_service_driver(&tbstream_driver);
+	tbstream_tb_exit();
 	tbstream_sim_exit();
 	tbstream_configfs_exit();
 	debugfs_remove_recursive(tbstream_debugfs_root);
-	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_dir);
-	tb_property_free_dir(tbstream_dir);
 	ida_destroy(&tbstream_ida);
 }
 module_exit(tbstream_exit);

@@ -56,11 +56,11 @@
 struct tbstream_peer;
 
 /**
- * enum tbstream_dir - Direction of a HopID or a ring, seen from this host
+ * enum tbstream_direction - Direction of a HopID or a ring, seen from this host
  * @TBSTREAM_IN: From the peer to us (receive)
  * @TBSTREAM_OUT: From us to the peer (transmit)
  */
-enum tbstream_dir {
+enum tbstream_direction {
 	TBSTREAM_IN,
 	TBSTREAM_OUT,
 };
@@ -98,7 +98,7 @@ static inline unsigned int tbstream_frame_len(const struct ring_frame *frame)
 /**
  * struct tbstream_ring - One direction of a stream's DMA, as the core asks
  * @peer: Peer the ring talks to
- * @dir: %TBSTREAM_OUT for a transmit ring, %TBSTREAM_IN for receive
+ * @direction: %TBSTREAM_OUT for a transmit ring, %TBSTREAM_IN for receive
  * @frames: @size frames whose buffers the backend maps at allocation
  * @size: Number of descriptors; at most @size - 1 frames are in flight
  * @e2e_tx_hop: Receive rings only: hop of the transmit ring that returns
@@ -114,7 +114,7 @@ static inline unsigned int tbstream_frame_len(const struct ring_frame *frame)
  */
 struct tbstream_ring {
 	struct tbstream_peer *peer;
-	enum tbstream_dir dir;
+	enum tbstream_direction direction;
 	struct tbstream_frame *frames;
 	unsigned int size;
 	int e2e_tx_hop;
@@ -163,10 +163,10 @@ struct tbstream_ring {
  * and @enqueue which may also be called with a spinlock held.
  */
 struct tbstream_backend_ops {
-	int (*alloc_hopid)(struct tbstream_peer *peer, enum tbstream_dir dir,
-			   int hopid);
+	int (*alloc_hopid)(struct tbstream_peer *peer,
+			   enum tbstream_direction dir, int hopid);
 	void (*release_hopid)(struct tbstream_peer *peer,
-			      enum tbstream_dir dir, int hopid);
+			      enum tbstream_direction dir, int hopid);
 	int (*advertise)(struct tbstream_peer *peer, const char *name,
 			 int in_hopid, int out_hopid);
 	void (*withdraw)(struct tbstream_peer *peer, const char *name);
@@ -271,7 +271,7 @@ struct tbstream_stats {
  *	  "Locking" in stream.c). Guards @peer, @hop, @ring_size,
  *	  @throttling, @busy_poll, @tx, @rx, @nframes.
  * @peer: Peer attached to, or %NULL (P: tbstream_lock and @lock)
- * @hop: HopID settings, indexed by &enum tbstream_dir
+ * @hop: HopID settings, indexed by &enum tbstream_direction
  * @ring_size: Entries in each ring
  * @throttling: Interrupt throttling interval in ns
  * @busy_poll: Readers and writers spin instead of sleeping
@@ -357,10 +357,11 @@ void tbstream_service_del(struct tbstream_service *svc);
 struct tbstream *tbstream_create(struct tbstream_service *svc,
 				 const char *name,
 				 const struct config_item_type *type);
-void tbstream_remove(struct tbstream *s);
+void tbstream_delete(struct tbstream *s);
 void tbstream_free(struct tbstream *s);
-int tbstream_set_hopid(struct tbstream *s, enum tbstream_dir dir, int value);
-int tbstream_get_hopid(struct tbstream *s, enum tbstream_dir dir);
+int tbstream_set_hopid(struct tbstream *s, enum tbstream_direction dir,
+		       int value);
+int tbstream_get_hopid(struct tbstream *s, enum tbstream_direction dir);
 int tbstream_set_ring_size(struct tbstream *s, unsigned int size);
 int tbstream_set_throttling(struct tbstream *s, unsigned int ns);
 int tbstream_set_busy_poll(struct tbstream *s, bool enable);
@@ -375,10 +376,15 @@ ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
 __poll_t tbstream_poll(struct tbstream_file *f, struct file *file,
 		       poll_table *wait);
 
-struct tb_property_dir *tbstream_create_dir(void);
-/* The Thunderbolt backend's advertisement, for the KUnit tests */
+/* stream_tb.c: the Thunderbolt backend and its service driver */
+int tbstream_tb_init(void);
+void tbstream_tb_exit(void);
+#if IS_ENABLED(CONFIG_KUNIT)
+/* Not static only for the KUnit tests (VISIBLE_IF_KUNIT) */
 extern struct mutex tbstream_tb_lock;
+struct tb_property_dir *tbstream_tb_create_dir(void);
 struct tb_property_dir *tbstream_tb_build_dir(void);
+#endif
 
 /* stream_configfs.c */
 extern const struct config_item_type tbstream_service_type;

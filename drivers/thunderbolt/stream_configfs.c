@@ -38,7 +38,7 @@ static ssize_t tbstream_index_show(struct config_item *item, char *page)
 }
 
 static ssize_t tbstream_hopid_show(struct config_item *item, char *page,
-				   enum tbstream_dir dir)
+				   enum tbstream_direction dir)
 {
 	return sysfs_emit(page, "%d\n", tbstream_get_hopid(to_tbstream(item),
 							   dir));
@@ -46,7 +46,7 @@ static ssize_t tbstream_hopid_show(struct config_item *item, char *page,
 
 static ssize_t tbstream_hopid_store(struct config_item *item,
 				    const char *page, size_t len,
-				    enum tbstream_dir dir)
+				    enum tbstream_direction dir)
 {
 	int value;
 	int ret;
@@ -184,7 +184,7 @@ static struct config_item *tbstream_service_make_item(struct config_group *group
 static void tbstream_service_drop_item(struct config_group *group,
 				       struct config_item *item)
 {
-	tbstream_remove(to_tbstream(item));
+	tbstream_delete(to_tbstream(item));
 	config_item_put(item);
 }
 

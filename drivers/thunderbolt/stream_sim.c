@@ -127,11 +127,11 @@ struct tbstream_sim_ring {
  * @peer: The other host's stream service, as this host's core sees it
  * @cable: Cable the host is on
  * @end: Which end of @cable the host is
- * @hopids: HopIDs held, indexed by &enum tbstream_dir
+ * @hopids: HopIDs held, indexed by &enum tbstream_direction
  *	    (P: &tbstream_sim_cable.lock)
  * @adverts: Streams advertised, &struct tbstream_sim_advert
  *	     (P: &tbstream_sim_cable.lock)
- * @ring_hops: NHI hops of allocated rings, indexed by &enum tbstream_dir
+ * @ring_hops: NHI hops of allocated rings, indexed by &enum tbstream_direction
  * @rings: Allocated rings, &struct tbstream_sim_ring
  *	   (P: &tbstream_sim_cable.wire_lock)
  * @inject_flags: Error flags for the next frame received
@@ -232,7 +232,7 @@ tbstream_sim_find_rx(struct tbstream_sim_host *host, int hopid)
 	lockdep_assert_held(&host->cable->wire_lock);
 
 	list_for_each_entry(sr, &host->rings, node) {
-		if (sr->ring->dir == TBSTREAM_IN && sr->path_enabled &&
+		if (sr->ring->direction == TBSTREAM_IN && sr->path_enabled &&
 		    sr->hopid == hopid)
 			return sr;
 	}
@@ -284,8 +284,8 @@ static void tbstream_sim_move(struct tbstream_sim_cable *cable)
 
 	for (end = TBSTREAM_SIM_A; end <= TBSTREAM_SIM_B; end++) {
 		list_for_each_entry(tx, &cable->host[end].rings, node) {
-			if (tx->ring->dir != TBSTREAM_OUT || !tx->running ||
-			    !tx->path_enabled)
+			if (tx->ring->direction != TBSTREAM_OUT ||
+			    !tx->running || !tx->path_enabled)
 				continue;
 			rx = tbstream_sim_find_rx(&cable->host[!end], tx->hopid);
 			if (rx && rx->running)
@@ -341,7 +341,7 @@ static void tbstream_sim_changed_work(struct work_struct *work)
 }
 
 static int tbstream_sim_alloc_hopid(struct tbstream_peer *peer,
-				    enum tbstream_dir dir, int hopid)
+				    enum tbstream_direction dir, int hopid)
 {
 	struct tbstream_sim_host *host = to_tbstream_sim_host(peer);
 	struct tbstream_sim_cable *cable = host->cable;
@@ -372,7 +372,7 @@ static int tbstream_sim_alloc_hopid(struct tbstream_peer *peer,
 }
 
 static void tbstream_sim_release_hopid(struct tbstream_peer *peer,
-				       enum tbstream_dir dir, int hopid)
+				       enum tbstream_direction dir, int hopid)
 {
 	struct tbstream_sim_host *host = to_tbstream_sim_host(peer);
 	struct tbstream_sim_cable *cable = host->cable;
@@ -494,7 +494,7 @@ static int tbstream_sim_ring_alloc(struct tbstream_ring *ring)
 	if (!sr)
 		return -ENOMEM;
 
-	hop = ida_alloc_range(&host->ring_hops[ring->dir], 1,
+	hop = ida_alloc_range(&host->ring_hops[ring->direction], 1,
 			      TBSTREAM_SIM_RING_HOPS - 1, GFP_KERNEL);
 	if (hop < 0) {
 		kfree(sr);
@@ -527,7 +527,7 @@ static void tbstream_sim_ring_free(struct tbstream_ring *ring)
 	list_del(&sr->node);
 	spin_unlock_irqrestore(&host->cable->wire_lock, flags);
 
-	ida_free(&host->ring_hops[ring->dir], ring->hop);
+	ida_free(&host->ring_hops[ring->direction], ring->hop);
 	ring->priv = NULL;
 	kfree(sr);
 }
@@ -656,8 +656,8 @@ static int tbstream_sim_enable_paths(struct tbstream_peer *peer,
 	unsigned long flags;
 	int ret = 0;
 
-	if (WARN_ON_ONCE((tx && tx->dir != TBSTREAM_OUT) ||
-			 (rx && rx->dir != TBSTREAM_IN)))
+	if (WARN_ON_ONCE((tx && tx->direction != TBSTREAM_OUT) ||
+			 (rx && rx->direction != TBSTREAM_IN)))
 		return -EINVAL;
 	if ((tx && (out_hopid < TBSTREAM_HOPID_MIN ||
 		    out_hopid > TBSTREAM_SIM_HOPID_MAX)) ||
@@ -1040,32 +1040,32 @@ static void tbstream_sim_debugfs_init(struct tbstream_sim_cable *cable)
 {
 	struct tbstream_sim_host *a = &cable->host[TBSTREAM_SIM_A];
 	struct tbstream_sim_host *b = &cable->host[TBSTREAM_SIM_B];
-	struct dentry *dir;
+	struct dentry *root;
 	char name[24];
 
 	snprintf(name, sizeof(name), "cable%u", cable->id);
-	dir = debugfs_create_dir(name, tbstream_sim_debugfs);
-	cable->debugfs = dir;
+	root = debugfs_create_dir(name, tbstream_sim_debugfs);
+	cable->debugfs = root;
 
-	debugfs_create_file_unsafe("plugged", 0600, dir, cable,
+	debugfs_create_file_unsafe("plugged", 0600, root, cable,
 				   &tbstream_sim_plugged_fops);
-	debugfs_create_file_unsafe("stall", 0600, dir, cable,
+	debugfs_create_file_unsafe("stall", 0600, root, cable,
 				   &tbstream_sim_stall_fops);
-	debugfs_create_file_unsafe("delay_us", 0600, dir, cable,
+	debugfs_create_file_unsafe("delay_us", 0600, root, cable,
 				   &tbstream_sim_delay_fops);
-	debugfs_create_file_unsafe("hopid_max", 0600, dir, cable,
+	debugfs_create_file_unsafe("hopid_max", 0600, root, cable,
 				   &tbstream_sim_hopid_max_fops);
-	debugfs_create_file("inject_rx_a", 0200, dir, a,
+	debugfs_create_file("inject_rx_a", 0200, root, a,
 			    &tbstream_sim_inject_fops);
-	debugfs_create_file("inject_rx_b", 0200, dir, b,
+	debugfs_create_file("inject_rx_b", 0200, root, b,
 			    &tbstream_sim_inject_fops);
-	debugfs_create_file_unsafe("hopids_a", 0400, dir, a,
+	debugfs_create_file_unsafe("hopids_a", 0400, root, a,
 				   &tbstream_sim_hopids_fops);
-	debugfs_create_file_unsafe("hopids_b", 0400, dir, b,
+	debugfs_create_file_unsafe("hopids_b", 0400, root, b,
 				   &tbstream_sim_hopids_fops);
-	debugfs_create_file("service_a", 0400, dir, a,
+	debugfs_create_file("service_a", 0400, root, a,
 			    &tbstream_sim_service_fops);
-	debugfs_create_file("service_b", 0400, dir, b,
+	debugfs_create_file("service_b", 0400, root, b,
 			    &tbstream_sim_service_fops);
 }
 

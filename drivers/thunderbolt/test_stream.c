@@ -14,7 +14,7 @@
  * Streams of the same name on both hosts are the two ends of one byte
  * stream. The tests call the core the way ConfigFS and the character
  * device do: attributes through their ->store() and ->show(), mkdir and
- * rmdir through tbstream_create() and tbstream_remove(), files through
+ * rmdir through tbstream_create() and tbstream_delete(), files through
  * tbstream_open(), tbstream_read(), tbstream_write(), tbstream_poll() and
  * tbstream_release() on ITER_KVEC iterators. Blocking calls run in
  * kthreads and are waited for with a timeout, so that a hang fails the
@@ -125,7 +125,7 @@ static void tbstream_test_rmdir(void *data)
 	struct tbstream *s = data;
 
 	if (!tbstream_test_dead(s))
-		tbstream_remove(s);
+		tbstream_delete(s);
 	config_item_put(&s->item);
 }
 
@@ -308,7 +308,7 @@ static unsigned long tbstream_test_deadline(void)
  * HopID of @dir reads @want.
  */
 static int tbstream_test_wait_hopid(struct tbstream *s,
-				    enum tbstream_dir dir, int want)
+				    enum tbstream_direction dir, int want)
 {
 	unsigned long deadline = tbstream_test_deadline();
 	int hopid;
@@ -671,7 +671,7 @@ static void tbstream_test_service_dir(struct kunit *test)
 			  0xa2, 0x77, 0xce, 0x2f, 0xdf, 0xd1, 0x1f, 0x0d);
 	struct tb_property_dir *dir;
 
-	dir = tbstream_create_dir();
+	dir = tbstream_tb_create_dir();
 	KUNIT_ASSERT_NOT_NULL(test, dir);
 	tbstream_test_defer(test, tbstream_test_free_dir, dir);
 
@@ -2285,7 +2285,7 @@ static void tbstream_test_rmdir_open(struct kunit *test)
 
 	/* ConfigFS rmdir: remove, and drop the directory's reference */
 	kunit_remove_action(test, tbstream_test_rmdir, a);
-	tbstream_remove(a);
+	tbstream_delete(a);
 	config_item_put(&a->item);
 
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fa, buf, 16, true), 0);

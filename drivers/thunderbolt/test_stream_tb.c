@@ -2,7 +2,7 @@
 /*
  * KUnit tests of the USB4STREAM Thunderbolt backend
  *
- * The backend (the last section of stream.c) is the service driver and the
+ * The backend (stream_tb.c) is the service driver and the
  * &struct tbstream_backend_ops on top of the XDomain API. These tests run
  * the real code without hardware, on fakes of what the Thunderbolt core
  * would create for a host at the other end of a cable:
@@ -346,7 +346,7 @@ static struct tb_xdomain *tbstream_tb_test_xdomain(struct kunit *test,
  *
  * Set up as the core's enumerate_services() does, so that its release is
  * the core's tb_service_release(). Registering it runs the bus match and,
- * for the stream protocol, the real tbstream_probe(). The device is
+ * for the stream protocol, the real tbstream_tb_probe(). The device is
  * unregistered when the test ends, unless tbstream_tb_test_unplug() did
  * it before.
  *
@@ -681,14 +681,14 @@ static int tbstream_tb_test_notified(struct kunit *test)
 /* HopIDs */
 
 static struct ida *tbstream_tb_test_ida(struct tb_xdomain *xd,
-					enum tbstream_dir dir)
+					enum tbstream_direction dir)
 {
 	return dir == TBSTREAM_IN ? &xd->in_hopids : &xd->out_hopids;
 }
 
 /* Whether @hopid is allocated in the XDomain's @dir HopID space */
 static bool tbstream_tb_test_held(struct tb_xdomain *xd,
-				  enum tbstream_dir dir, int hopid)
+				  enum tbstream_direction dir, int hopid)
 {
 	struct ida *ida = tbstream_tb_test_ida(xd, dir);
 	int ret;
@@ -819,7 +819,7 @@ static struct kunit_suite tbstream_tb_probe_suite = {
  * @desc: Case name
  */
 struct tbstream_tb_test_dir_case {
-	enum tbstream_dir dir;
+	enum tbstream_direction dir;
 	int max;
 	const char *desc;
 };
@@ -831,16 +831,16 @@ static const struct tbstream_tb_test_dir_case tbstream_tb_test_dirs[] = {
 
 KUNIT_ARRAY_PARAM_DESC(tbstream_tb_test_dirs, tbstream_tb_test_dirs, desc);
 
-static int tbstream_tb_test_alloc(struct kunit *test, enum tbstream_dir dir,
-				  int hopid)
+static int tbstream_tb_test_alloc(struct kunit *test,
+				  enum tbstream_direction dir, int hopid)
 {
 	struct tbstream_tb_test *t = test->priv;
 
 	return t->peer->ops->alloc_hopid(t->peer, dir, hopid);
 }
 
-static void tbstream_tb_test_release(struct kunit *test, enum tbstream_dir dir,
-				     int hopid)
+static void tbstream_tb_test_release(struct kunit *test,
+				     enum tbstream_direction dir, int hopid)
 {
 	struct tbstream_tb_test *t = test->priv;
 
@@ -923,7 +923,7 @@ static void tbstream_tb_test_hopid_dirs_apart(struct kunit *test)
  * @desc: Case name
  */
 struct tbstream_tb_test_exact_case {
-	enum tbstream_dir dir;
+	enum tbstream_direction dir;
 	int taken[4];
 	int hopid;
 	int ret;
@@ -1026,8 +1026,8 @@ static void tbstream_tb_test_paths_enable_disable(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_peer *peer = t->peer;
-	struct tbstream_ring tx = { .dir = TBSTREAM_OUT, .hop = 1 };
-	struct tbstream_ring rx = { .dir = TBSTREAM_IN, .hop = 2 };
+	struct tbstream_ring tx = { .direction = TBSTREAM_OUT, .hop = 1 };
+	struct tbstream_ring rx = { .direction = TBSTREAM_IN, .hop = 2 };
 
 	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 10, &tx, 11, &rx),
 			0);
@@ -1046,8 +1046,8 @@ static void tbstream_tb_test_paths_arguments(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_peer *peer = t->peer;
-	struct tbstream_ring tx = { .dir = TBSTREAM_OUT, .hop = 5 };
-	struct tbstream_ring rx = { .dir = TBSTREAM_IN, .hop = 3 };
+	struct tbstream_ring tx = { .direction = TBSTREAM_OUT, .hop = 5 };
+	struct tbstream_ring rx = { .direction = TBSTREAM_IN, .hop = 3 };
 
 	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 8, &tx, 14, &rx),
 			0);
@@ -1072,8 +1072,8 @@ static void tbstream_tb_test_paths_enable_error(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_peer *peer = t->peer;
-	struct tbstream_ring tx = { .dir = TBSTREAM_OUT, .hop = 1 };
-	struct tbstream_ring rx = { .dir = TBSTREAM_IN, .hop = 2 };
+	struct tbstream_ring tx = { .direction = TBSTREAM_OUT, .hop = 1 };
+	struct tbstream_ring rx = { .direction = TBSTREAM_IN, .hop = 2 };
 
 	t->cm->approve_ret = -ETIMEDOUT;
 	KUNIT_EXPECT_EQ(test, peer->ops->enable_paths(peer, 9, &tx, 9, &rx),
@@ -1087,8 +1087,8 @@ static void tbstream_tb_test_paths_disable_error(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_peer *peer = t->peer;
-	struct tbstream_ring tx = { .dir = TBSTREAM_OUT, .hop = 1 };
-	struct tbstream_ring rx = { .dir = TBSTREAM_IN, .hop = 2 };
+	struct tbstream_ring tx = { .direction = TBSTREAM_OUT, .hop = 1 };
+	struct tbstream_ring rx = { .direction = TBSTREAM_IN, .hop = 2 };
 
 	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 9, &tx, 9, &rx),
 			0);
@@ -1567,7 +1567,7 @@ static void tbstream_tb_test_rmdir(void *data)
 	struct tbstream *s = data;
 
 	if (!tbstream_tb_test_dead(s))
-		tbstream_remove(s);
+		tbstream_delete(s);
 	config_item_put(&s->item);
 }
 
@@ -1935,7 +1935,7 @@ static void tbstream_tb_test_core_suspend_resume(struct kunit *test)
 
 /* Wait for the backend's watch to apply a change of the peer's properties */
 static bool tbstream_tb_test_wait_hopid(struct tbstream *s,
-					enum tbstream_dir dir, int hopid)
+					enum tbstream_direction dir, int hopid)
 {
 	unsigned long timeout;
 
