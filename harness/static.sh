@@ -9,8 +9,12 @@
 #     of .build/linux (.build/static-kernel) from a small x86_64 config
 #     (tinyconfig + PCI, MODULES, USB4=m, USB4_STREAM=m, USB4_STREAM_SIM=y,
 #     CONFIGFS_FS, DEBUG_FS, KUNIT for the KUnit test file);
-#  3. kernel-doc -none -Wall on the .c and .h files;
-#  4. shellcheck (warnings and up) on the harness scripts, .ci/run and
+#  3. the module linked in that build (vmlinux and modules, modpost):
+#     USB4=m with the KUnit option on builds and links whatever the
+#     Kconfig then allows (the core's tests; not the backend's, which
+#     need symbols a modular Thunderbolt core does not export);
+#  4. kernel-doc -none -Wall on the .c and .h files;
+#  5. shellcheck (warnings and up) on the harness scripts, .ci/run and
 #     the guest tests, when shellcheck is installed.
 #
 # Every check runs and reports before the script fails. A warm run only
@@ -174,6 +178,42 @@ check_build() {
 	echo "$fp" >"$OBJ/.tbstream-passed"
 }
 
+# The module as the Kconfig lets USB4=m, KUNIT=y and the KUnit option
+# build it: it must link (modpost: no undefined symbol), hold the core's
+# tests and leave out the backend's.
+check_link() {
+	local out="$LOGS/link.log" ko="$OBJ/drivers/thunderbolt/thunderbolt_stream"
+	local fp rc=0
+
+	fp=$( {
+		cat "$OBJ/.config" "$KTREE/.tbstream-unpacked" "$SRC/harness/static.sh"
+		cd "$DRV" && find . -maxdepth 1 -type f -print0 | sort -z |
+			xargs -0 sha256sum
+	} | sha256sum | cut -d' ' -f1)
+	if [ -f "$OBJ/.tbstream-linked" ] &&
+	   [ "$(cat "$OBJ/.tbstream-linked")" = "$fp" ]; then
+		log "link (USB4=m, KUnit): up to date"
+		return 0
+	fi
+	rm -f "$OBJ/.tbstream-linked"
+	log "link (USB4=m, KUnit): make vmlinux modules"
+	make -C "$KTREE" O="$OBJ" -j"$JOBS" vmlinux modules >"$out" 2>&1 ||
+		rc=$?
+	if [ "$rc" != 0 ] || grep -q 'undefined!' "$out"; then
+		grep -E 'ERROR|undefined|error' "$out" | head -20 >&2
+		fail "link with USB4=m and the KUnit option (log: $out)"
+		return 0
+	fi
+	if ! grep -qx 'CONFIG_USB4_STREAM_KUNIT_TEST=y' "$OBJ/.config" ||
+	   grep -q '^CONFIG_USB4_STREAM_TB_KUNIT_TEST=y' "$OBJ/.config" ||
+	   ! grep -q 'test_stream\.o' "$ko.mod" ||
+	   grep -q 'test_stream_tb\.o' "$ko.mod"; then
+		fail "link: the module does not hold the core's tests alone ($ko.mod)"
+		return 0
+	fi
+	echo "$fp" >"$OBJ/.tbstream-linked"
+}
+
 check_kernel_doc() {
 	local out
 
@@ -234,6 +274,7 @@ check_checkpatch
 check_kernel_doc
 check_shell
 check_build
+check_link
 
 if [ -n "$failed" ]; then
 	die "static checks failed:$failed"
