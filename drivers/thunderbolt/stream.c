@@ -187,8 +187,13 @@ static void tbstream_inherit(struct tbstream *s)
 
 	lockdep_assert_held(&s->lock);
 
-	if (!tbstream_may_inherit(s) || s->running)
+	if (s->running)
 		return;
+	/* A HopID set by hand ends the inheritance of both */
+	if (!tbstream_may_inherit(s)) {
+		tbstream_drop_inherited(s);
+		return;
+	}
 	/* A HopID out of range is no advertisement either */
 	if (peer->ops->lookup(peer, s->name, &peer_in, &peer_out) ||
 	    !tbstream_hopid_valid(peer_in) || !tbstream_hopid_valid(peer_out)) {
@@ -294,6 +299,13 @@ static int tbstream_post_rx(struct tbstream *s, struct tbstream_frame *tf)
 	return s->peer->ops->enqueue(&s->rx, &tf->frame);
 }
 
+/* Wake every reader, writer, poller and file waiting for the attachment */
+static void tbstream_wake_all(struct tbstream *s)
+{
+	wake_up(&s->rx_wait);
+	wake_up(&s->tx_wait);
+}
+
 static void tbstream_set_running(struct tbstream *s, bool running)
 {
 	spin_lock(&s->state_lock);
@@ -301,8 +313,7 @@ static void tbstream_set_running(struct tbstream *s, bool running)
 	if (running)
 		WRITE_ONCE(s->peer_closed, false);
 	spin_unlock(&s->state_lock);
-	wake_up(&s->rx_wait);
-	wake_up(&s->tx_wait);
+	tbstream_wake_all(s);
 }
 
 /*
@@ -371,7 +382,8 @@ err_free_rx_frames:
 	tbstream_free_frames(&s->rx, s->nframes);
 err_free_tx_frames:
 	tbstream_free_frames(&s->tx, s->nframes);
-	dev_warn(s->peer->dev, "%s: cannot start: %d\n", s->name, ret);
+	dev_warn_ratelimited(s->peer->dev, "%s: cannot start: %d\n", s->name,
+			     ret);
 	return ret;
 }
 
@@ -628,11 +640,12 @@ static bool tbstream_file_changed(struct tbstream_file *f,
 
 /*
  * Make sure the rings of @f's attachment run: start them when attached,
- * wait for the attachment otherwise.
+ * wait for the attachment otherwise. Starting them sleeps, which
+ * %TBSTREAM_IO_NOWAIT does not allow.
  *
  * Return: 0 when running, 1 when the stream has been removed, or -errno.
  */
-static int tbstream_get_running(struct tbstream_file *f, bool nonblock)
+static int tbstream_get_running(struct tbstream_file *f, unsigned int flags)
 {
 	struct tbstream *s = f->stream;
 	enum tbstream_file_state state;
@@ -648,6 +661,8 @@ static int tbstream_get_running(struct tbstream_file *f, bool nonblock)
 		case TBSTREAM_FILE_DETACHED:
 			return -ENXIO;
 		case TBSTREAM_FILE_STOPPED:
+			if (flags & TBSTREAM_IO_NOWAIT)
+				return -EAGAIN;
 			mutex_lock(&s->lock);
 			ret = 0;
 			if (tbstream_file_state(f) == TBSTREAM_FILE_STOPPED)
@@ -658,7 +673,7 @@ static int tbstream_get_running(struct tbstream_file *f, bool nonblock)
 				return ret;
 			break;
 		case TBSTREAM_FILE_WAITING:
-			if (nonblock)
+			if (flags & TBSTREAM_IO_NONBLOCK)
 				return -EAGAIN;
 			ret = wait_event_interruptible(s->rx_wait,
 						       tbstream_file_changed(f, state));
@@ -725,26 +740,49 @@ static int tbstream_wait(struct tbstream *s, bool tx)
 		return 0;
 	}
 	if (tx) {
-		s->stats.writer_wakeups++;
+		atomic64_inc(&s->stats.writer_wakeups);
 		return wait_event_interruptible(s->tx_wait,
 						tbstream_tx_wake(s));
 	}
-	s->stats.reader_wakeups++;
+	atomic64_inc(&s->stats.reader_wakeups);
 	return wait_event_interruptible(s->rx_wait, tbstream_rx_wake(s));
 }
 
-static int tbstream_lock_io(struct mutex *lock, bool nonblock)
+/*
+ * Take @lock, &tbstream.rx_mutex or &tbstream.tx_mutex, with the rings of
+ * @f's attachment running: they cannot stop while it is held. Only
+ * %TBSTREAM_IO_NOWAIT gives up on a contended lock; O_NONBLOCK waits
+ * for it as for any lock, the others only ever hold it briefly.
+ *
+ * Return: 0 with @lock held, 1 when the stream has been removed, -errno.
+ */
+static int tbstream_lock_running(struct tbstream_file *f, struct mutex *lock,
+				 unsigned int flags)
 {
-	if (nonblock)
-		return mutex_trylock(lock) ? 0 : -EAGAIN;
-	return mutex_lock_interruptible(lock);
+	int ret;
+
+	for (;;) {
+		if (flags & TBSTREAM_IO_NOWAIT)
+			ret = mutex_trylock(lock) ? 0 : -EAGAIN;
+		else
+			ret = mutex_lock_interruptible(lock);
+		if (ret)
+			return ret;
+		if (tbstream_file_state(f) == TBSTREAM_FILE_RUNNING)
+			return 0;
+		mutex_unlock(lock);
+		ret = tbstream_get_running(f, flags);
+		if (ret)
+			return ret;
+	}
 }
 
 /**
  * tbstream_read() - Read bytes received from the peer
  * @f: Open file
  * @to: Destination
- * @nonblock: Return -EAGAIN instead of sleeping
+ * @flags: %TBSTREAM_IO_NONBLOCK: return -EAGAIN instead of waiting for
+ *	   data; %TBSTREAM_IO_NOWAIT: nor sleep at all
  *
  * Blocks until at least one byte is available, then returns what is there.
  *
@@ -754,7 +792,7 @@ static int tbstream_lock_io(struct mutex *lock, bool nonblock)
  * cable went away; -EAGAIN, -ERESTARTSYS, -EFAULT.
  */
 ssize_t tbstream_read(struct tbstream_file *f, struct iov_iter *to,
-		      bool nonblock)
+		      unsigned int flags)
 {
 	struct tbstream *s = f->stream;
 	ssize_t ret;
@@ -763,17 +801,9 @@ ssize_t tbstream_read(struct tbstream_file *f, struct iov_iter *to,
 		return 0;
 
 	for (;;) {
-		ret = tbstream_lock_io(&s->rx_mutex, nonblock);
+		ret = tbstream_lock_running(f, &s->rx_mutex, flags);
 		if (ret)
-			return ret;
-		/* The rings cannot stop while we hold rx_mutex */
-		if (tbstream_file_state(f) != TBSTREAM_FILE_RUNNING) {
-			mutex_unlock(&s->rx_mutex);
-			ret = tbstream_get_running(f, nonblock);
-			if (ret)
-				return ret > 0 ? 0 : ret;
-			continue;
-		}
+			return ret > 0 ? 0 : ret;
 		ret = tbstream_rx_copy(s, to);
 		if (!ret && !tbstream_peer_has_closed(s) && !s->busy_poll)
 			tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
@@ -781,7 +811,7 @@ ssize_t tbstream_read(struct tbstream_file *f, struct iov_iter *to,
 
 		if (ret || tbstream_peer_has_closed(s))
 			return ret;
-		if (nonblock)
+		if (flags & TBSTREAM_IO_NONBLOCK)
 			return -EAGAIN;
 		ret = tbstream_wait(s, false);
 		if (ret)
@@ -793,7 +823,8 @@ ssize_t tbstream_read(struct tbstream_file *f, struct iov_iter *to,
  * tbstream_write() - Send bytes to the peer
  * @f: Open file
  * @from: Source
- * @nonblock: Return what fits (or -EAGAIN) instead of sleeping
+ * @flags: %TBSTREAM_IO_NONBLOCK: return what fits (or -EAGAIN) instead
+ *	   of waiting for credits; %TBSTREAM_IO_NOWAIT: nor sleep at all
  *
  * Context: Process context.
  * Return: Bytes accepted, which may be fewer than asked when interrupted
@@ -801,7 +832,7 @@ ssize_t tbstream_read(struct tbstream_file *f, struct iov_iter *to,
  * went away or the stream was removed; -EAGAIN, -ERESTARTSYS, -EFAULT.
  */
 ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
-		       bool nonblock)
+		       unsigned int flags)
 {
 	struct tbstream *s = f->stream;
 	bool stalled = false;
@@ -809,17 +840,9 @@ ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
 	ssize_t ret;
 
 	while (iov_iter_count(from)) {
-		ret = tbstream_lock_io(&s->tx_mutex, nonblock);
+		ret = tbstream_lock_running(f, &s->tx_mutex, flags);
 		if (ret)
-			return copied ?: ret;
-		/* The rings cannot stop while we hold tx_mutex */
-		if (tbstream_file_state(f) != TBSTREAM_FILE_RUNNING) {
-			mutex_unlock(&s->tx_mutex);
-			ret = tbstream_get_running(f, nonblock);
-			if (ret)
-				return copied ?: (ret > 0 ? -ENXIO : ret);
-			continue;
-		}
+			return copied ?: (ret > 0 ? -ENXIO : ret);
 		if (tbstream_peer_has_closed(s)) {
 			mutex_unlock(&s->tx_mutex);
 			return copied ?: -EPIPE;
@@ -840,7 +863,7 @@ ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
 		copied += ret;
 		if (!iov_iter_count(from))
 			break;
-		if (nonblock)
+		if (flags & TBSTREAM_IO_NONBLOCK)
 			return copied ?: -EAGAIN;
 		tbstream_watch_rx(s, !s->busy_poll);
 		if (tbstream_peer_has_closed(s))
@@ -850,6 +873,48 @@ ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
 			return copied ?: ret;
 	}
 	return copied;
+}
+
+/*
+ * poll() sleeps even with busy_poll: it arms the completion interrupts of
+ * the rings it waits for. The rings stop only with both ring mutexes
+ * held, so they are checked again under each one: a stop that came after
+ * tbstream_get_running() has freed them.
+ */
+static __poll_t tbstream_poll_rx(struct tbstream *s)
+{
+	__poll_t mask = 0;
+
+	mutex_lock(&s->rx_mutex);
+	if (tbstream_stopped(s)) {
+		mask = EPOLLERR;
+	} else {
+		tbstream_rx_reap(s);
+		if (s->rx_ready)
+			mask = EPOLLIN | EPOLLRDNORM;
+		else
+			tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
+	}
+	mutex_unlock(&s->rx_mutex);
+	return mask;
+}
+
+static __poll_t tbstream_poll_tx(struct tbstream *s)
+{
+	__poll_t mask = 0;
+
+	mutex_lock(&s->tx_mutex);
+	if (tbstream_stopped(s)) {
+		mask = EPOLLERR;
+	} else {
+		tbstream_tx_reap(s);
+		if (!tbstream_tx_full(s))
+			mask = EPOLLOUT | EPOLLWRNORM;
+		else
+			tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
+	}
+	mutex_unlock(&s->tx_mutex);
+	return mask;
 }
 
 /**
@@ -867,12 +932,12 @@ __poll_t tbstream_poll(struct tbstream_file *f, struct file *file,
 		       poll_table *wait)
 {
 	struct tbstream *s = f->stream;
-	__poll_t mask = 0;
+	__poll_t mask;
 
 	poll_wait(file, &s->rx_wait, wait);
 	poll_wait(file, &s->tx_wait, wait);
 
-	switch (tbstream_get_running(f, true)) {
+	switch (tbstream_get_running(f, TBSTREAM_IO_NONBLOCK)) {
 	case 0:
 		break;
 	case -EAGAIN:
@@ -881,22 +946,11 @@ __poll_t tbstream_poll(struct tbstream_file *f, struct file *file,
 		return EPOLLHUP | EPOLLERR;
 	}
 
-	mutex_lock(&s->rx_mutex);
-	tbstream_rx_reap(s);
-	if (s->rx_ready)
-		mask |= EPOLLIN | EPOLLRDNORM;
-	else if (!s->busy_poll)
-		tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
-	mutex_unlock(&s->rx_mutex);
-
-	mutex_lock(&s->tx_mutex);
-	tbstream_tx_reap(s);
-	if (!tbstream_tx_full(s))
-		mask |= EPOLLOUT | EPOLLWRNORM;
-	else if (!s->busy_poll)
-		tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
-	mutex_unlock(&s->tx_mutex);
-
+	mask = tbstream_poll_rx(s);
+	if (!(mask & EPOLLERR))
+		mask |= tbstream_poll_tx(s);
+	if (mask & EPOLLERR)
+		return EPOLLHUP | EPOLLERR;
 	if (tbstream_peer_has_closed(s))
 		mask |= EPOLLHUP;
 	return mask;
@@ -951,6 +1005,22 @@ static void tbstream_send_close(struct tbstream *s)
 		}
 	}
 	mutex_unlock(&s->tx_mutex);
+}
+
+/*
+ * End the session of the files open now: send CLOSE to the peer's
+ * readers, starting the rings first when no file did any I/O (an empty
+ * transfer ends too). Returns whether the rings run.
+ */
+static bool tbstream_close_session(struct tbstream *s)
+{
+	lockdep_assert_held(&s->lock);
+
+	if (!s->running &&
+	    (!s->peer || !tbstream_hopids_held(s) || tbstream_start(s)))
+		return false;
+	tbstream_send_close(s);
+	return true;
 }
 
 /**
@@ -1012,22 +1082,13 @@ void tbstream_release(struct tbstream_file *f)
 	spin_lock(&s->state_lock);
 	last = f->gen == s->gen && !--s->openers;
 	spin_unlock(&s->state_lock);
-	/*
-	 * A file that did no I/O still ends the stream for the peer's
-	 * readers (an empty transfer): start the rings to send CLOSE.
-	 */
-	if (last && !s->running && s->peer && !s->dead &&
-	    tbstream_hopids_held(s) && tbstream_start(s))
-		last = false;
-	if (last && s->running) {
-		tbstream_send_close(s);
-		/* Opened again while draining: keep running */
-		if (!tbstream_openers(s)) {
-			tbstream_stop(s);
-			/* Follow what the peer changed while we ran */
-			tbstream_inherit(s);
-			tbstream_advertise(s);
-		}
+	/* Opened again while draining: keep running */
+	if (last && !s->dead && tbstream_close_session(s) &&
+	    !tbstream_openers(s)) {
+		tbstream_stop(s);
+		/* Follow what the peer changed while we ran */
+		tbstream_inherit(s);
+		tbstream_advertise(s);
 	}
 	mutex_unlock(&s->lock);
 
@@ -1055,23 +1116,27 @@ static int tbstream_fop_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-static bool tbstream_nonblock(const struct kiocb *iocb)
+/* RWF_NOWAIT (io_uring, preadv2) must not sleep, O_NONBLOCK not wait */
+static unsigned int tbstream_io_flags(const struct kiocb *iocb)
 {
-	return (iocb->ki_filp->f_flags & O_NONBLOCK) ||
-	       (iocb->ki_flags & IOCB_NOWAIT);
+	if (iocb->ki_flags & IOCB_NOWAIT)
+		return TBSTREAM_IO_NONBLOCK | TBSTREAM_IO_NOWAIT;
+	if (iocb->ki_filp->f_flags & O_NONBLOCK)
+		return TBSTREAM_IO_NONBLOCK;
+	return 0;
 }
 
 static ssize_t tbstream_fop_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	return tbstream_read(iocb->ki_filp->private_data, to,
-			     tbstream_nonblock(iocb));
+			     tbstream_io_flags(iocb));
 }
 
 static ssize_t tbstream_fop_write_iter(struct kiocb *iocb,
 				       struct iov_iter *from)
 {
 	return tbstream_write(iocb->ki_filp->private_data, from,
-			      tbstream_nonblock(iocb));
+			      tbstream_io_flags(iocb));
 }
 
 static __poll_t tbstream_fop_poll(struct file *file, poll_table *wait)
@@ -1106,8 +1171,10 @@ static int tbstream_stats_show(struct seq_file *m, void *unused)
 	seq_printf(m, "rx_bytes %llu\n", st.rx_bytes);
 	seq_printf(m, "rx_frames %llu\n", st.rx_frames);
 	seq_printf(m, "irqs %lld\n", (long long)atomic64_read(&st.irqs));
-	seq_printf(m, "reader_wakeups %llu\n", st.reader_wakeups);
-	seq_printf(m, "writer_wakeups %llu\n", st.writer_wakeups);
+	seq_printf(m, "reader_wakeups %lld\n",
+		   (long long)atomic64_read(&st.reader_wakeups));
+	seq_printf(m, "writer_wakeups %lld\n",
+		   (long long)atomic64_read(&st.writer_wakeups));
 	seq_printf(m, "credit_stalls %llu\n", st.credit_stalls);
 	seq_printf(m, "rx_errors %llu\n", st.rx_errors);
 	return 0;
@@ -1173,8 +1240,7 @@ static void tbstream_detach(struct tbstream *s)
 	s->gen++;
 	s->openers = 0;
 	spin_unlock(&s->state_lock);
-	wake_up(&s->rx_wait);
-	wake_up(&s->tx_wait);
+	tbstream_wake_all(s);
 }
 
 static struct tbstream_peer *tbstream_find_peer(const char *name)
@@ -1362,6 +1428,8 @@ static void tbstream_init_stream(struct tbstream *s,
 	init_waitqueue_head(&s->rx_wait);
 	init_waitqueue_head(&s->tx_wait);
 	atomic64_set(&s->stats.irqs, 0);
+	atomic64_set(&s->stats.reader_wakeups, 0);
+	atomic64_set(&s->stats.writer_wakeups, 0);
 	s->ring_size = TBSTREAM_RING_SIZE_DEFAULT;
 	s->throttling = TBSTREAM_THROTTLING_DEFAULT;
 	snprintf(s->devname, sizeof(s->devname), "tbstream%d", s->index);
@@ -1397,13 +1465,14 @@ struct tbstream *tbstream_create(struct tbstream_service *svc,
 		goto err_free;
 	}
 	tbstream_init_stream(s, svc, name);
+	/* An open() may come as soon as the device is registered */
+	config_item_init_type_name(&s->item, name, type);
 	ret = misc_register(&s->misc);
 	if (ret)
 		goto err_free_index;
 	s->debugfs = debugfs_create_dir(s->devname, tbstream_debugfs_root);
 	debugfs_create_file("stats", 0400, s->debugfs, s,
 			    &tbstream_stats_fops);
-	config_item_init_type_name(&s->item, name, type);
 
 	mutex_lock(&tbstream_lock);
 	list_add_tail(&s->node, &svc->streams);
@@ -1442,17 +1511,21 @@ void tbstream_delete(struct tbstream *s)
 {
 	/* Drain without holding up everybody else's ConfigFS operations */
 	mutex_lock(&s->lock);
-	if (s->running)
-		tbstream_send_close(s);
+	if (s->running || tbstream_openers(s))
+		tbstream_close_session(s);
 	mutex_unlock(&s->lock);
 
 	mutex_lock(&tbstream_lock);
 	list_del(&s->node);
 	mutex_lock(&s->lock);
-	/* Before the detach, so that no file sees it as an unplug */
+	/*
+	 * Before the detach, so that no file sees it as an unplug; a
+	 * detached stream's files wait for the attachment and wake here.
+	 */
 	spin_lock(&s->state_lock);
 	s->dead = true;
 	spin_unlock(&s->state_lock);
+	tbstream_wake_all(s);
 	tbstream_detach(s);
 	mutex_unlock(&s->lock);
 	mutex_unlock(&tbstream_lock);

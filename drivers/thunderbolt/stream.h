@@ -240,8 +240,8 @@ struct tbstream_hopid {
  * @rx_bytes: Payload bytes copied to readers
  * @rx_frames: Frames received
  * @irqs: Completion interrupts (start_poll calls), atomic
- * @reader_wakeups: Times a reader slept and woke up
- * @writer_wakeups: Times a writer slept and woke up
+ * @reader_wakeups: Times a reader slept and woke up, atomic
+ * @writer_wakeups: Times a writer slept and woke up, atomic
  * @credit_stalls: Times a writer ran out of transmit credits (found the
  *		   ring full with bytes left to write): once per wait
  * @rx_errors: Frames received with CRC error or buffer overrun
@@ -252,8 +252,8 @@ struct tbstream_stats {
 	u64 rx_bytes;
 	u64 rx_frames;
 	atomic64_t irqs;
-	u64 reader_wakeups;
-	u64 writer_wakeups;
+	atomic64_t reader_wakeups;
+	atomic64_t writer_wakeups;
 	u64 credit_stalls;
 	u64 rx_errors;
 };
@@ -302,7 +302,7 @@ struct tbstream_stats {
  *	       interrupt of that ring is enabled; %TBSTREAM_RX_WATCHED: a
  *	       writer waits for it too (atomic bit operations)
  * @stats: Counters (transmit ones under @tx_mutex, receive ones under
- *	   @rx_mutex, @stats.irqs atomically)
+ *	   @rx_mutex, the atomic ones without a lock)
  * @devname: Name of @misc, "tbstream<index>"
  * @debugfs: debugfs directory of this stream
  */
@@ -369,10 +369,13 @@ int tbstream_set_busy_poll(struct tbstream *s, bool enable);
 struct tbstream_file;
 struct tbstream_file *tbstream_open(struct tbstream *s, bool nonblock);
 void tbstream_release(struct tbstream_file *f);
+/* How tbstream_read() and tbstream_write() may wait */
+#define TBSTREAM_IO_NONBLOCK	BIT(0)	/* not for data, space, the cable */
+#define TBSTREAM_IO_NOWAIT	BIT(1)	/* not even for a lock */
 ssize_t tbstream_read(struct tbstream_file *f, struct iov_iter *to,
-		      bool nonblock);
+		      unsigned int flags);
 ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
-		       bool nonblock);
+		       unsigned int flags);
 __poll_t tbstream_poll(struct tbstream_file *f, struct file *file,
 		       poll_table *wait);
 

@@ -576,8 +576,13 @@ static int tbstream_tb_enqueue(struct tbstream_ring *ring,
 	struct tbstream_tb_ring *tr = ring->priv;
 	struct device *dma = tb_ring_dma_device(tr->ring);
 
-	if (ring->direction == TBSTREAM_IN)
+	/* The buffer goes back to the device: with swiotlb, a bounce copy */
+	if (ring->direction == TBSTREAM_IN) {
+		dma_sync_single_for_device(dma, frame->buffer_phy,
+					   TBSTREAM_FRAME_SIZE,
+					   DMA_FROM_DEVICE);
 		return tb_ring_rx(tr->ring, frame);
+	}
 	dma_sync_single_for_device(dma, frame->buffer_phy,
 				   tbstream_frame_len(frame), DMA_TO_DEVICE);
 	return tb_ring_tx(tr->ring, frame);

@@ -364,7 +364,7 @@ static ssize_t tbstream_test_write(struct tbstream_file *f, const void *buf,
 	struct iov_iter iter;
 
 	iov_iter_kvec(&iter, ITER_SOURCE, &kvec, 1, len);
-	return tbstream_write(f, &iter, nonblock);
+	return tbstream_write(f, &iter, nonblock ? TBSTREAM_IO_NONBLOCK : 0);
 }
 
 /* The poll() mask as a plain integer, for KUNIT_EXPECT_EQ() */
@@ -373,14 +373,21 @@ static u32 tbstream_test_poll(struct tbstream_file *f)
 	return (__force u32)tbstream_poll(f, NULL, NULL);
 }
 
-static ssize_t tbstream_test_read(struct tbstream_file *f, void *buf,
-				  size_t len, bool nonblock)
+static ssize_t tbstream_test_read_flags(struct tbstream_file *f, void *buf,
+					size_t len, unsigned int flags)
 {
 	struct kvec kvec = { .iov_base = buf, .iov_len = len };
 	struct iov_iter iter;
 
 	iov_iter_kvec(&iter, ITER_DEST, &kvec, 1, len);
-	return tbstream_read(f, &iter, nonblock);
+	return tbstream_read(f, &iter, flags);
+}
+
+static ssize_t tbstream_test_read(struct tbstream_file *f, void *buf,
+				  size_t len, bool nonblock)
+{
+	return tbstream_test_read_flags(f, buf, len,
+					nonblock ? TBSTREAM_IO_NONBLOCK : 0);
 }
 
 /* Non-blocking read, retried while it gives -EAGAIN, up to the timeout */
@@ -1600,8 +1607,8 @@ static void tbstream_test_data_busy_poll(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(rio));
 	KUNIT_EXPECT_EQ(test, rio->moved, len);
 	tbstream_test_expect_bytes(test, dst, src, len);
-	KUNIT_EXPECT_EQ(test, a->stats.writer_wakeups, 0);
-	KUNIT_EXPECT_EQ(test, b->stats.reader_wakeups, 0);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&a->stats.writer_wakeups), 0);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&b->stats.reader_wakeups), 0);
 }
 
 /*
@@ -2506,7 +2513,265 @@ static struct kunit_suite tbstream_lifetime_suite = {
 	.test_cases = tbstream_lifetime_cases,
 };
 
+/* thunderbolt_stream_review: findings of the review of issue 13 */
+
+/* rmdir of a detached stream ends the reads waiting for the attachment */
+static void tbstream_test_review_rmdir_detached_read(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_test_io *io;
+	struct tbstream_file *fb;
+	struct tbstream *a, *b;
+	u8 *buf;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_sim_cable_unplug(t->cable);
+	fb = tbstream_test_open(test, b, false);
+	buf = tbstream_test_alloc(test, 100);
+	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
+	tbstream_test_expect_blocked(test, io);
+
+	kunit_release_action(test, tbstream_test_rmdir, b);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, 0);
+}
+
+/* rmdir of an open stream that did no I/O still ends the peer's read */
+static void tbstream_test_review_rmdir_without_io(struct kunit *test)
+{
+	struct tbstream_test_io *io;
+	struct tbstream_file *fb;
+	struct tbstream *a, *b;
+	u8 *buf;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	fb = tbstream_test_open(test, b, true);
+	buf = tbstream_test_alloc(test, 100);
+	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
+	tbstream_test_expect_blocked(test, io);
+
+	tbstream_test_open(test, a, true);
+	kunit_release_action(test, tbstream_test_rmdir, a);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, 0);
+}
+
+/*
+ * A HopID set by hand ends the inheritance of both: the other one is not
+ * left inherited (and stale), and the stream does not open without it.
+ */
+static void tbstream_test_review_half_inherited(struct kunit *test)
+{
+	struct tbstream *a, *b;
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_set(test, a, "in_hopid", "20");
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_IN), 20);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_OUT), 0);
+	tbstream_test_open_fails(test, a, true, -EINVAL);
+}
+
+/**
+ * struct tbstream_test_poller - A poll() sleeper, as the poll core adds it
+ * @pt: Poll table handed to tbstream_poll()
+ * @entry: The wait queue entries poll_wait() added
+ * @head: The wait queues they are on
+ * @count: Entries in use
+ * @woken: Wake-ups received
+ */
+struct tbstream_test_poller {
+	poll_table pt;
+	wait_queue_entry_t entry[2];
+	wait_queue_head_t *head[2];
+	unsigned int count;
+	atomic_t woken;
+};
+
+static int tbstream_test_poller_wake(wait_queue_entry_t *entry,
+				     unsigned int mode, int sync, void *key)
+{
+	struct tbstream_test_poller *p = entry->private;
+
+	atomic_inc(&p->woken);
+	return 0;
+}
+
+static void tbstream_test_poller_queue(struct file *file,
+				       wait_queue_head_t *head,
+				       poll_table *pt)
+{
+	struct tbstream_test_poller *p =
+		container_of(pt, struct tbstream_test_poller, pt);
+	wait_queue_entry_t *entry = &p->entry[p->count];
+
+	if (WARN_ON_ONCE(p->count == ARRAY_SIZE(p->entry)))
+		return;
+	init_waitqueue_func_entry(entry, tbstream_test_poller_wake);
+	entry->private = p;
+	add_wait_queue(head, entry);
+	p->head[p->count++] = head;
+}
+
+static void tbstream_test_poller_remove(void *data)
+{
+	struct tbstream_test_poller *p = data;
+
+	while (p->count--)
+		remove_wait_queue(p->head[p->count], &p->entry[p->count]);
+}
+
+/* Poll @f as poll(2) does before it sleeps; returns the mask */
+static __poll_t tbstream_test_poll_sleep(struct kunit *test,
+					 struct tbstream_file *f,
+					 struct tbstream_test_poller **pp)
+{
+	struct tbstream_test_poller *p;
+
+	p = kunit_kzalloc(test, sizeof(*p), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, p);
+	init_poll_funcptr(&p->pt, tbstream_test_poller_queue);
+	atomic_set(&p->woken, 0);
+	*pp = p;
+	tbstream_test_defer(test, tbstream_test_poller_remove, p);
+	return tbstream_poll(f, NULL, &p->pt);
+}
+
+/* With busy_poll, a task sleeping in poll() still wakes when data comes */
+static void tbstream_test_review_busy_poll_poll(struct kunit *test)
+{
+	unsigned long deadline = tbstream_test_deadline();
+	struct tbstream_test_poller *p;
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 buf[8];
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_set(test, b, "busy_poll", "1");
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	/* The first frame takes the interrupt the rings started with */
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "1234", 4, true), 4);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read_all(test, fb, buf, 4), 4);
+
+	KUNIT_EXPECT_FALSE(test, tbstream_test_poll_sleep(test, fb, &p) &
+			   EPOLLIN);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "5678", 4, true), 4);
+	while (!atomic_read(&p->woken) && !tbstream_test_timed_out(deadline))
+		;
+	KUNIT_EXPECT_GT(test, atomic_read(&p->woken), 0);
+	KUNIT_EXPECT_TRUE(test, tbstream_test_poll(fb) & EPOLLIN);
+}
+
+/**
+ * struct tbstream_test_holder - A kthread holding a lock for a while
+ * @lock: The mutex
+ * @held: Completed once @lock is held
+ * @done: Completed once it is released again
+ */
+struct tbstream_test_holder {
+	struct mutex *lock; /* the lock the kthread holds */
+	struct completion held;
+	struct completion done;
+};
+
+static int tbstream_test_holder_fn(void *data)
+{
+	struct tbstream_test_holder *h = data;
+
+	mutex_lock(h->lock);
+	complete(&h->held);
+	msleep(200);
+	mutex_unlock(h->lock);
+	complete(&h->done);
+	return 0;
+}
+
+static void tbstream_test_holder_wait(void *data)
+{
+	struct tbstream_test_holder *h = data;
+
+	wait_for_completion(&h->done);
+}
+
+/* Hold @lock from a kthread for 200 ms; returns once it is held */
+static void tbstream_test_hold(struct kunit *test, struct mutex *lock)
+{
+	struct tbstream_test_holder *h;
+	struct task_struct *task;
+
+	h = kunit_kzalloc(test, sizeof(*h), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, h);
+	h->lock = lock;
+	init_completion(&h->held);
+	init_completion(&h->done);
+	task = kthread_run(tbstream_test_holder_fn, h, "tbstream_hold");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	tbstream_test_defer(test, tbstream_test_holder_wait, h);
+	wait_for_completion(&h->held);
+}
+
+/*
+ * O_NONBLOCK does not wait for data, but it does wait for a lock that
+ * another reader holds briefly: no -EAGAIN with data there.
+ */
+static void tbstream_test_review_nonblock_contended(struct kunit *test)
+{
+	struct tbstream_file *fa, *fb;
+	struct tbstream *a, *b;
+	u8 buf[4];
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "abcd", 4, true), 4);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_wait_poll(fb, EPOLLIN) &
+			  EPOLLIN);
+
+	tbstream_test_hold(test, &b->rx_mutex);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 4, true), 4);
+	tbstream_test_expect_bytes(test, buf, (const u8 *)"abcd", 4);
+}
+
+/*
+ * RWF_NOWAIT never sleeps: not to start the rings, not on a contended
+ * lock; it gives -EAGAIN and leaves the work to a blocking call.
+ */
+static void tbstream_test_review_nowait(struct kunit *test)
+{
+	const unsigned int nowait = TBSTREAM_IO_NONBLOCK | TBSTREAM_IO_NOWAIT;
+	struct tbstream_file *fb;
+	struct tbstream *a, *b;
+	u8 buf[4];
+
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
+	fb = tbstream_test_open(test, b, true);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_flags(fb, buf, 4, nowait),
+			-EAGAIN);
+	KUNIT_EXPECT_FALSE(test, b->running);
+
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 4, true), -EAGAIN);
+	KUNIT_ASSERT_TRUE(test, b->running);
+	tbstream_test_hold(test, &b->rx_mutex);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_flags(fb, buf, 4, nowait),
+			-EAGAIN);
+}
+
+static struct kunit_case tbstream_review_cases[] = {
+	KUNIT_CASE(tbstream_test_review_nonblock_contended),
+	KUNIT_CASE(tbstream_test_review_nowait),
+	KUNIT_CASE(tbstream_test_review_rmdir_detached_read),
+	KUNIT_CASE(tbstream_test_review_rmdir_without_io),
+	KUNIT_CASE(tbstream_test_review_half_inherited),
+	KUNIT_CASE(tbstream_test_review_busy_poll_poll),
+	{ }
+};
+
+static struct kunit_suite tbstream_review_suite = {
+	.name = "thunderbolt_stream_review",
+	.init = tbstream_test_init,
+	.test_cases = tbstream_review_cases,
+};
+
 kunit_test_suites(&tbstream_property_suite, &tbstream_configfs_suite,
 		  &tbstream_hopid_suite, &tbstream_data_suite,
 		  &tbstream_close_suite, &tbstream_errors_suite,
-		  &tbstream_backpressure_suite, &tbstream_lifetime_suite);
+		  &tbstream_backpressure_suite, &tbstream_lifetime_suite,
+		  &tbstream_review_suite);
