@@ -26,6 +26,7 @@
 #include <kunit/test.h>
 #include <linux/completion.h>
 #include <linux/delay.h>
+#include <linux/iopoll.h>
 #include <linux/jiffies.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
@@ -34,11 +35,16 @@
 #include <linux/string.h>
 #include <linux/thunderbolt.h>
 #include <linux/uio.h>
+#include <linux/wait.h>
 
 #include "stream.h"
+#include "test_stream.h"
 
-/* Longest wait for anything the simulated cable does, in ms */
+/* Longest wait for anything the simulated cable does, in ms and in us */
 #define TBSTREAM_TEST_TIMEOUT_MS	5000
+#define TBSTREAM_TEST_TIMEOUT_US	(TBSTREAM_TEST_TIMEOUT_MS * USEC_PER_MSEC)
+/* Pause between two looks of a poll, in us */
+#define TBSTREAM_TEST_POLL_US		1000
 /* Ring size of the data tests: small, to cross ring boundaries quickly */
 #define TBSTREAM_TEST_RING		32
 /* Frames a ring of TBSTREAM_TEST_RING entries holds */
@@ -50,63 +56,65 @@
  * @cable: The simulated cable
  * @svc: Service groups of host A and host B, indexed by
  *	 &enum tbstream_sim_end
+ * @a: Host A's end of stream "x", in the suites of a connected pair
+ * @b: Host B's end of stream "x", in the suites of a connected pair
+ * @in: Host B's in HopID of stream "x", host A's out HopID
+ * @out: Host B's out HopID of stream "x", host A's in HopID
  */
 struct tbstream_test {
 	struct tbstream_sim_cable *cable;
 	struct tbstream_service *svc[2];
+	struct tbstream *a, *b;
+	int in, out;
 };
 
-KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_free_dir, tb_property_free_dir,
-			    struct tb_property_dir *);
 KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_cable_destroy,
 			    tbstream_sim_cable_destroy,
 			    struct tbstream_sim_cable *);
-KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_group_put, config_group_put,
-			    struct config_group *);
 KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_release, tbstream_release,
 			    struct tbstream_file *);
 KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_kvfree, kvfree, const void *);
 
-/* Fixture */
+/* Helpers of test_stream.h, shared with test_stream_tb.c */
 
-/* Run @action(@ctx) at the end of the test, or now if that fails */
-static void tbstream_test_defer(struct kunit *test, kunit_action_t *action,
-				void *ctx)
+/**
+ * tbstream_test_free_dir() - KUnit action: free a property directory
+ * @dir: A &struct tb_property_dir
+ */
+void tbstream_test_free_dir(void *dir)
 {
-	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, action, ctx), 0);
+	tb_property_free_dir(dir);
 }
 
-static void tbstream_test_add_service(struct kunit *test,
-				      enum tbstream_sim_end end)
+/**
+ * tbstream_test_group_put() - KUnit action: drop a ConfigFS group
+ * @group: A &struct config_group
+ */
+void tbstream_test_group_put(void *group)
 {
-	struct tbstream_test *t = test->priv;
+	config_group_put(group);
+}
+
+/**
+ * tbstream_test_group() - Make a service group, as mkdir in ConfigFS does
+ * @test: The test
+ * @name: Group name: the name of the peer's service device
+ *
+ * The group is dropped when the test ends.
+ *
+ * Return: The group; the test is aborted on failure.
+ */
+struct tbstream_service *tbstream_test_group(struct kunit *test,
+					     const char *name)
+{
 	struct tbstream_service *svc;
 
 	svc = kzalloc(sizeof(*svc), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, svc);
-	config_group_init_type_name(&svc->group,
-				    tbstream_sim_service_name(t->cable, end),
-				    &tbstream_service_type);
+	config_group_init_type_name(&svc->group, name, &tbstream_service_type);
 	tbstream_service_add(svc);
 	tbstream_test_defer(test, tbstream_test_group_put, &svc->group);
-	t->svc[end] = svc;
-}
-
-static int tbstream_test_init(struct kunit *test)
-{
-	struct tbstream_test *t;
-
-	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, t);
-	test->priv = t;
-
-	t->cable = tbstream_sim_cable_create();
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, t->cable);
-	tbstream_test_defer(test, tbstream_test_cable_destroy, t->cable);
-
-	tbstream_test_add_service(test, TBSTREAM_SIM_A);
-	tbstream_test_add_service(test, TBSTREAM_SIM_B);
-	return 0;
+	return svc;
 }
 
 static bool tbstream_test_dead(struct tbstream *s)
@@ -119,10 +127,16 @@ static bool tbstream_test_dead(struct tbstream *s)
 	return dead;
 }
 
-/* rmdir, as ConfigFS does it, unless the test did it already */
-static void tbstream_test_rmdir(void *data)
+/**
+ * tbstream_test_rmdir() - KUnit action: rmdir of a stream, then its put
+ * @stream: A &struct tbstream
+ *
+ * The rmdir is skipped if the test did it already; the last reference
+ * is dropped as ConfigFS does.
+ */
+void tbstream_test_rmdir(void *stream)
 {
-	struct tbstream *s = data;
+	struct tbstream *s = stream;
 
 	if (!tbstream_test_dead(s))
 		tbstream_delete(s);
@@ -130,27 +144,124 @@ static void tbstream_test_rmdir(void *data)
 }
 
 /**
- * tbstream_test_mkdir() - Make a stream below a host's service group
+ * tbstream_test_mkdir_in() - Make a stream below a service group
  * @test: The test
- * @end: Host
+ * @svc: Service group
  * @name: Stream name
  *
- * The stream is removed (rmdir) when the test ends, before the service
- * groups go.
+ * The stream is removed (rmdir) when the test ends, before its group
+ * goes.
  *
  * Return: The stream; the test is aborted on failure.
+ */
+struct tbstream *tbstream_test_mkdir_in(struct kunit *test,
+					struct tbstream_service *svc,
+					const char *name)
+{
+	struct tbstream *s;
+
+	s = tbstream_create(svc, name, &tbstream_stream_type);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, s);
+	tbstream_test_defer(test, tbstream_test_rmdir, s);
+	return s;
+}
+
+/**
+ * tbstream_test_wait_hopid() - Wait until a HopID of a stream reads a value
+ * @s: Stream
+ * @dir: Direction
+ * @want: HopID waited for
+ * @timeout_ms: Longest wait
+ *
+ * What the peer advertises reaches the stream from a work item of the
+ * backend that the tests cannot flush: poll.
+ *
+ * Return: The HopID of @dir, @want unless the wait timed out.
+ */
+int tbstream_test_wait_hopid(struct tbstream *s, enum tbstream_direction dir,
+			     int want, unsigned int timeout_ms)
+{
+	int hopid;
+
+	read_poll_timeout(tbstream_get_hopid, hopid, hopid == want,
+			  TBSTREAM_TEST_POLL_US, timeout_ms * USEC_PER_MSEC,
+			  false, s, dir);
+	return hopid;
+}
+
+/**
+ * tbstream_test_expect_immediate() - Expect an immediate property
+ * @test: The test
+ * @dir: Property directory
+ * @key: Key of the immediate
+ * @value: Its expected value
+ */
+void tbstream_test_expect_immediate(struct kunit *test,
+				    struct tb_property_dir *dir,
+				    const char *key, u32 value)
+{
+	struct tb_property *p;
+
+	p = tb_property_find(dir, key, TB_PROPERTY_TYPE_VALUE);
+	KUNIT_ASSERT_NOT_NULL_MSG(test, p, "missing key %s", key);
+	KUNIT_EXPECT_EQ_MSG(test, p->value.immediate, value, "key %s", key);
+}
+
+/**
+ * tbstream_test_expect_service_dir() - Expect the stream service directory
+ * @test: The test
+ * @dir: Property directory
+ * @uuid: Its expected UUID
+ *
+ * Checks the UUID and the protocol immediates: ID 1, version 1,
+ * revision 0, no settings.
+ */
+void tbstream_test_expect_service_dir(struct kunit *test,
+				      struct tb_property_dir *dir,
+				      const uuid_t *uuid)
+{
+	KUNIT_ASSERT_NOT_NULL(test, dir->uuid);
+	KUNIT_EXPECT_TRUE(test, uuid_equal(dir->uuid, uuid));
+	tbstream_test_expect_immediate(test, dir, "prtcid", 1);
+	tbstream_test_expect_immediate(test, dir, "prtcvers", 1);
+	tbstream_test_expect_immediate(test, dir, "prtcrevs", 0);
+	tbstream_test_expect_immediate(test, dir, "prtcstns", 0);
+}
+
+/* Fixture */
+
+static int tbstream_test_init(struct kunit *test)
+{
+	struct tbstream_test *t;
+	const char *name;
+	int end;
+
+	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	test->priv = t;
+
+	t->cable = tbstream_sim_cable_create();
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, t->cable);
+	tbstream_test_defer(test, tbstream_test_cable_destroy, t->cable);
+
+	for (end = TBSTREAM_SIM_A; end <= TBSTREAM_SIM_B; end++) {
+		name = tbstream_sim_service_name(t->cable, end);
+		t->svc[end] = tbstream_test_group(test, name);
+	}
+	return 0;
+}
+
+/*
+ * Make a stream below a host's service group; removed (rmdir) when the
+ * test ends, before the service groups go.
  */
 static struct tbstream *tbstream_test_mkdir(struct kunit *test,
 					    enum tbstream_sim_end end,
 					    const char *name)
 {
 	struct tbstream_test *t = test->priv;
-	struct tbstream *s;
 
-	s = tbstream_create(t->svc[end], name, &tbstream_stream_type);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, s);
-	tbstream_test_defer(test, tbstream_test_rmdir, s);
-	return s;
+	return tbstream_test_mkdir_in(test, t->svc[end], name);
 }
 
 static struct tbstream_file *tbstream_test_open(struct kunit *test,
@@ -290,33 +401,28 @@ static unsigned int tbstream_test_hopids(struct kunit *test,
 	return tbstream_sim_hopids_in_use(t->cable, end);
 }
 
-static bool tbstream_test_timed_out(unsigned long deadline)
+/*
+ * Advertisements reach the other host from a work item of the simulated
+ * cable: wait until the HopID of @dir reads @want.
+ */
+static int tbstream_test_sim_hopid(struct tbstream *s,
+				   enum tbstream_direction dir, int want)
 {
-	if (time_after(jiffies, deadline))
-		return true;
-	usleep_range(1000, 2000);
-	return false;
-}
-
-static unsigned long tbstream_test_deadline(void)
-{
-	return jiffies + msecs_to_jiffies(TBSTREAM_TEST_TIMEOUT_MS);
+	return tbstream_test_wait_hopid(s, dir, want,
+					TBSTREAM_TEST_TIMEOUT_MS);
 }
 
 /*
- * Advertisements reach the other host from a work item: wait until the
- * HopID of @dir reads @want.
+ * Expect host A's end @a of a stream to inherit host B's HopIDs @in and
+ * @out, reversed: the test is aborted unless it does.
  */
-static int tbstream_test_wait_hopid(struct tbstream *s,
-				    enum tbstream_direction dir, int want)
+static void tbstream_test_assert_inherits(struct kunit *test,
+					  struct tbstream *a, int in, int out)
 {
-	unsigned long deadline = tbstream_test_deadline();
-	int hopid;
-
-	while ((hopid = tbstream_get_hopid(s, dir)) != want &&
-	       !tbstream_test_timed_out(deadline))
-		;
-	return hopid;
+	KUNIT_ASSERT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_IN, out),
+			out);
+	KUNIT_ASSERT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_OUT, in),
+			in);
 }
 
 /**
@@ -349,10 +455,32 @@ static void tbstream_test_pair(struct kunit *test, const char *name,
 	out = tbstream_get_hopid(*b, TBSTREAM_OUT);
 	KUNIT_ASSERT_GE(test, in, TBSTREAM_HOPID_MIN);
 	KUNIT_ASSERT_GE(test, out, TBSTREAM_HOPID_MIN);
-	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(*a, TBSTREAM_IN, out),
-			out);
-	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(*a, TBSTREAM_OUT, in),
-			in);
+	tbstream_test_assert_inherits(test, *a, in, out);
+}
+
+/*
+ * The fixture of the suites of a connected pair: stream "x" on both
+ * hosts, with rings of %TBSTREAM_TEST_RING entries
+ */
+static int tbstream_test_init_pair(struct kunit *test)
+{
+	struct tbstream_test *t;
+
+	tbstream_test_init(test);
+	t = test->priv;
+	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &t->a, &t->b);
+	t->in = tbstream_get_hopid(t->b, TBSTREAM_IN);
+	t->out = tbstream_get_hopid(t->b, TBSTREAM_OUT);
+	return 0;
+}
+
+/* Plug the cable back in: host A must inherit the pair's HopIDs again */
+static void tbstream_test_replug_pair(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+
+	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
+	tbstream_test_assert_inherits(test, t->a, t->in, t->out);
 }
 
 /* I/O */
@@ -394,12 +522,11 @@ static ssize_t tbstream_test_read(struct tbstream_file *f, void *buf,
 static ssize_t tbstream_test_read_wait(struct tbstream_file *f, void *buf,
 				       size_t len)
 {
-	unsigned long deadline = tbstream_test_deadline();
 	ssize_t ret;
 
-	while ((ret = tbstream_test_read(f, buf, len, true)) == -EAGAIN &&
-	       !tbstream_test_timed_out(deadline))
-		;
+	read_poll_timeout(tbstream_test_read, ret, ret != -EAGAIN,
+			  TBSTREAM_TEST_POLL_US, TBSTREAM_TEST_TIMEOUT_US,
+			  false, f, buf, len, true);
 	return ret;
 }
 
@@ -425,12 +552,11 @@ static size_t tbstream_test_read_all(struct kunit *test,
 static __poll_t tbstream_test_wait_poll(struct tbstream_file *f,
 					__poll_t want)
 {
-	unsigned long deadline = tbstream_test_deadline();
 	__poll_t mask;
 
-	while (((mask = tbstream_poll(f, NULL, NULL)) & want) != want &&
-	       !tbstream_test_timed_out(deadline))
-		;
+	read_poll_timeout(tbstream_poll, mask, (mask & want) == want,
+			  TBSTREAM_TEST_POLL_US, TBSTREAM_TEST_TIMEOUT_US,
+			  false, f, NULL, NULL);
 	return mask;
 }
 
@@ -497,6 +623,31 @@ static bool tbstream_test_flow_step(struct kunit *test,
 	return progress;
 }
 
+/* What one step of every flow did */
+enum tbstream_test_steps {
+	TBSTREAM_TEST_STUCK,
+	TBSTREAM_TEST_MOVED,
+	TBSTREAM_TEST_DONE,
+};
+
+static enum tbstream_test_steps
+tbstream_test_steps(struct kunit *test, struct tbstream_test_flow *flows,
+		    unsigned int n)
+{
+	bool done = true, progress = false;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (tbstream_test_flow_step(test, &flows[i]))
+			progress = true;
+		if (!tbstream_test_flow_done(&flows[i]))
+			done = false;
+	}
+	if (done)
+		return TBSTREAM_TEST_DONE;
+	return progress ? TBSTREAM_TEST_MOVED : TBSTREAM_TEST_STUCK;
+}
+
 /**
  * tbstream_test_run() - Run transfers to completion, alternating them
  * @test: The test
@@ -510,30 +661,21 @@ static bool tbstream_test_flow_step(struct kunit *test,
 static void tbstream_test_run(struct kunit *test,
 			      struct tbstream_test_flow *flows, unsigned int n)
 {
-	unsigned long deadline = tbstream_test_deadline();
-	bool done, progress;
+	enum tbstream_test_steps step;
 	unsigned int i;
+	int ret;
 
-	for (;;) {
-		done = true;
-		progress = false;
-		for (i = 0; i < n; i++) {
-			if (tbstream_test_flow_step(test, &flows[i]))
-				progress = true;
-			if (!tbstream_test_flow_done(&flows[i]))
-				done = false;
-		}
-		if (done)
-			break;
-		if (progress) {
-			deadline = tbstream_test_deadline();
-			continue;
-		}
-		KUNIT_ASSERT_FALSE_MSG(test, tbstream_test_timed_out(deadline),
-				       "stuck: flow 0 wrote %zu read %zu of %zu",
-				       flows[0].written, flows[0].read,
-				       flows[0].len);
-	}
+	do {
+		ret = read_poll_timeout(tbstream_test_steps, step,
+					step != TBSTREAM_TEST_STUCK,
+					TBSTREAM_TEST_POLL_US,
+					TBSTREAM_TEST_TIMEOUT_US, false,
+					test, flows, n);
+		KUNIT_ASSERT_EQ_MSG(test, ret, 0,
+				    "stuck: flow 0 wrote %zu read %zu of %zu",
+				    flows[0].written, flows[0].read,
+				    flows[0].len);
+	} while (step != TBSTREAM_TEST_DONE);
 	for (i = 0; i < n; i++)
 		tbstream_test_expect_bytes(test, flows[i].dst, flows[i].src,
 					   flows[i].len);
@@ -650,26 +792,35 @@ static bool tbstream_test_io_wait(struct tbstream_test_io *io)
 			msecs_to_jiffies(TBSTREAM_TEST_TIMEOUT_MS));
 }
 
-/* Give a kthread time to block, and check that it did */
-static void tbstream_test_expect_blocked(struct kunit *test,
-					 struct tbstream_test_io *io)
+/* A kthread blocked in a call sleeps on a wait queue of the stream */
+static bool tbstream_test_io_sleeps(struct tbstream_test_io *io,
+				    struct tbstream *s)
 {
-	msleep(100);
+	return wq_has_sleeper(io->write ? &s->tx_wait : &s->rx_wait) ||
+	       completion_done(&io->done);
+}
+
+/*
+ * Wait until the kthread of @io blocks in its call on stream @s, and check
+ * that it did. With busy_poll, a blocked call spins instead of sleeping:
+ * nothing tells that it is in the loop, so give it time to get there.
+ */
+static void tbstream_test_expect_blocked(struct kunit *test,
+					 struct tbstream_test_io *io,
+					 struct tbstream *s)
+{
+	bool sleeps;
+
+	if (READ_ONCE(s->busy_poll))
+		msleep(100);
+	else
+		read_poll_timeout(tbstream_test_io_sleeps, sleeps, sleeps,
+				  TBSTREAM_TEST_POLL_US,
+				  TBSTREAM_TEST_TIMEOUT_US, false, io, s);
 	KUNIT_EXPECT_FALSE(test, completion_done(&io->done));
 }
 
 /* thunderbolt_stream_property */
-
-static void tbstream_test_expect_immediate(struct kunit *test,
-					   struct tb_property_dir *dir,
-					   const char *key, u32 value)
-{
-	struct tb_property *p;
-
-	p = tb_property_find(dir, key, TB_PROPERTY_TYPE_VALUE);
-	KUNIT_ASSERT_NOT_NULL_MSG(test, p, "missing key %s", key);
-	KUNIT_EXPECT_EQ_MSG(test, p->value.immediate, value, "key %s", key);
-}
 
 static void tbstream_test_service_dir(struct kunit *test)
 {
@@ -682,12 +833,7 @@ static void tbstream_test_service_dir(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, dir);
 	tbstream_test_defer(test, tbstream_test_free_dir, dir);
 
-	KUNIT_ASSERT_NOT_NULL(test, dir->uuid);
-	KUNIT_EXPECT_TRUE(test, uuid_equal(dir->uuid, &uuid));
-	tbstream_test_expect_immediate(test, dir, "prtcid", 1);
-	tbstream_test_expect_immediate(test, dir, "prtcvers", 1);
-	tbstream_test_expect_immediate(test, dir, "prtcrevs", 0);
-	tbstream_test_expect_immediate(test, dir, "prtcstns", 0);
+	tbstream_test_expect_service_dir(test, dir, &uuid);
 }
 
 static struct kunit_case tbstream_property_cases[] = {
@@ -1084,10 +1230,7 @@ static void tbstream_test_hopid_receiver_first(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, in, 10);
 	KUNIT_EXPECT_EQ(test, out, 9);
 
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
-			out);
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
-			in);
+	tbstream_test_assert_inherits(test, a, in, out);
 	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, a, "in_hopid"),
 			out);
 	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, a, "out_hopid"),
@@ -1105,10 +1248,7 @@ static void tbstream_test_hopid_inherit_at_mkdir(struct kunit *test)
 	tbstream_test_set(test, b, "in_hopid", "30");
 	tbstream_test_set(test, b, "out_hopid", "40");
 	a = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, 40),
-			40);
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, 30),
-			30);
+	tbstream_test_assert_inherits(test, a, 30, 40);
 	/* Inherited HopIDs are not settings */
 	KUNIT_EXPECT_EQ(test, a->hop[TBSTREAM_IN].req, TBSTREAM_HOPID_NONE);
 	KUNIT_EXPECT_EQ(test, a->hop[TBSTREAM_OUT].req, TBSTREAM_HOPID_NONE);
@@ -1121,12 +1261,12 @@ static void tbstream_test_hopid_inherit_follows(struct kunit *test)
 
 	tbstream_test_pair(test, "x", 0, &a, &b);
 	tbstream_test_set(test, b, "in_hopid", "33");
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, 33),
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_OUT, 33),
 			33);
 	tbstream_test_set(test, b, "out_hopid", "0");
 	/* Host B withdrew the stream: host A drops what it inherited */
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, 0), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, 0), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_OUT, 0), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_IN, 0), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 1);
 }
@@ -1221,10 +1361,7 @@ static void tbstream_test_hopid_unplug_replug(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, b, "in_hopid"), in);
 	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, b, "out_hopid"),
 			out);
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
-			out);
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
-			in);
+	tbstream_test_assert_inherits(test, a, in, out);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 2);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 2);
 
@@ -1233,7 +1370,7 @@ static void tbstream_test_hopid_unplug_replug(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 0);
 	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_IN, out),
 			out);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 2);
 }
@@ -1267,7 +1404,7 @@ static void tbstream_test_hopid_rmdir(struct kunit *test)
 	/* Host B's rmdir withdraws the stream: host A drops its HopIDs */
 	kunit_release_action(test, tbstream_test_rmdir, b);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, 0), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_IN, 0), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 1);
 
 	kunit_release_action(test, tbstream_test_rmdir, c);
@@ -1330,9 +1467,7 @@ static void tbstream_test_hopid_mkdir_detached(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, b, "in_hopid"), 9);
 	KUNIT_EXPECT_EQ(test, tbstream_test_show_int(test, b, "out_hopid"),
 			12);
-	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, 12),
-			12);
-	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, 9), 9);
+	tbstream_test_assert_inherits(test, a, 9, 12);
 
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "ping", 4, true), 4);
@@ -1386,7 +1521,7 @@ static void tbstream_test_hopid_inherit_after_close(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_OUT), in);
 
 	tbstream_test_close(test, fa);
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, 33),
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_OUT, 33),
 			33);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "pong", 4, true), 4);
@@ -1453,12 +1588,12 @@ KUNIT_ARRAY_PARAM_DESC(tbstream_test_data, tbstream_test_data_cases, desc);
 
 static void tbstream_test_data_sizes(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	const struct tbstream_test_data_case *c = test->param_value;
 	struct tbstream_test_flow fl;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	fa = tbstream_test_open(test, a, true);
 	fb = tbstream_test_open(test, b, true);
 
@@ -1482,11 +1617,11 @@ static void tbstream_test_data_sizes(struct kunit *test)
 /* Writes and reads of nothing move nothing */
 static void tbstream_test_data_zero(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 buf[4] = { 1, 2, 3, 4 };
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	fa = tbstream_test_open(test, a, true);
 	fb = tbstream_test_open(test, b, true);
 
@@ -1504,11 +1639,11 @@ static void tbstream_test_data_zero(struct kunit *test)
 /* Many small writes: bytes are a stream, write boundaries do not matter */
 static void tbstream_test_data_small_writes(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_test_flow fl;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	fa = tbstream_test_open(test, a, true);
 	fb = tbstream_test_open(test, b, true);
 
@@ -1521,11 +1656,11 @@ static void tbstream_test_data_small_writes(struct kunit *test)
 
 static void tbstream_test_data_both_ways(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_test_flow fl[2];
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	fa = tbstream_test_open(test, a, true);
 	fb = tbstream_test_open(test, b, true);
 
@@ -1562,13 +1697,13 @@ static void tbstream_test_data_two_streams(struct kunit *test)
 /* Blocking calls in two kthreads: the interrupts must wake them */
 static void tbstream_test_data_blocking(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	const size_t len = 4 * TBSTREAM_TEST_RING_BYTES + 999;
 	struct tbstream_test_io *wio, *rio;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	fa = tbstream_test_open(test, a, false);
 	fb = tbstream_test_open(test, b, false);
 	src = tbstream_test_pattern(test, len, 5);
@@ -1587,13 +1722,13 @@ static void tbstream_test_data_blocking(struct kunit *test)
 /* The same with busy_poll: nobody sleeps, nobody arms interrupts */
 static void tbstream_test_data_busy_poll(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	const size_t len = 2 * TBSTREAM_TEST_RING_BYTES + 17;
 	struct tbstream_test_io *wio, *rio;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_set(test, a, "busy_poll", "1");
 	tbstream_test_set(test, b, "busy_poll", "1");
 	fa = tbstream_test_open(test, a, false);
@@ -1617,13 +1752,13 @@ static void tbstream_test_data_busy_poll(struct kunit *test)
  */
 static void tbstream_test_data_handover(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	const size_t len = 100;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 	void *sent;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	src = tbstream_test_pattern(test, len, 3);
 	dst = tbstream_test_alloc(test, len);
@@ -1652,7 +1787,7 @@ static struct kunit_case tbstream_data_cases[] = {
 
 static struct kunit_suite tbstream_data_suite = {
 	.name = "thunderbolt_stream_data",
-	.init = tbstream_test_init,
+	.init = tbstream_test_init_pair,
 	.test_cases = tbstream_data_cases,
 };
 
@@ -1686,15 +1821,57 @@ static size_t tbstream_test_fill_credits(struct kunit *test,
 	return done;
 }
 
+/* A blocking read of up to 100 bytes from @f, of stream @s: it must block */
+static struct tbstream_test_io *
+tbstream_test_blocked_read(struct kunit *test, struct tbstream_file *f,
+			   struct tbstream *s)
+{
+	struct tbstream_test_io *io;
+	u8 *buf = tbstream_test_alloc(test, 100);
+
+	io = tbstream_test_io_start(test, f, false, buf, 100, false);
+	tbstream_test_expect_blocked(test, io, s);
+	return io;
+}
+
+/*
+ * Use up the credits of @f, of stream @s, with the first two rings of a
+ * pattern of three; then a blocking write of one frame must block.
+ */
+static struct tbstream_test_io *
+tbstream_test_blocked_write(struct kunit *test, struct tbstream_file *f,
+			    struct tbstream *s, u32 seed)
+{
+	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
+	struct tbstream_test_io *io;
+	u8 *src;
+
+	src = tbstream_test_pattern(test, len, seed);
+	KUNIT_ASSERT_EQ(test, tbstream_test_fill_credits(test, f, src, len),
+			2 * TBSTREAM_TEST_RING_BYTES);
+	io = tbstream_test_io_start(test, f, true, src, 4096, false);
+	tbstream_test_expect_blocked(test, io, s);
+	return io;
+}
+
+/* The call of @io must end, with @ret */
+static void tbstream_test_expect_io_ret(struct kunit *test,
+					struct tbstream_test_io *io,
+					ssize_t ret)
+{
+	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
+	KUNIT_EXPECT_EQ(test, io->ret, ret);
+}
+
 static void tbstream_test_close_eof(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	const size_t len = 5000;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 	__poll_t mask;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	src = tbstream_test_pattern(test, len, 8);
 	dst = tbstream_test_alloc(test, len + 1);
@@ -1722,30 +1899,25 @@ static void tbstream_test_close_eof(struct kunit *test)
 /* A blocked reader wakes up at the peer's CLOSE and sees EOF */
 static void tbstream_test_close_wakes_reader(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
-	u8 *buf;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	buf = tbstream_test_alloc(test, 100);
-
-	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
-	tbstream_test_expect_blocked(test, io);
+	io = tbstream_test_blocked_read(test, fb, b);
 	tbstream_test_close(test, fa);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
-	KUNIT_EXPECT_EQ(test, io->ret, 0);
+	tbstream_test_expect_io_ret(test, io, 0);
 }
 
 /* EOF lasts until the device is opened again; then bytes flow again */
 static void tbstream_test_close_reopen(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	src = tbstream_test_pattern(test, 300, 9);
 	dst = tbstream_test_alloc(test, 300);
@@ -1766,11 +1938,11 @@ static void tbstream_test_close_reopen(struct kunit *test)
 /* Only the last of several openers sends CLOSE */
 static void tbstream_test_close_last_opener(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fa2, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 buf[8];
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	fa2 = tbstream_test_open(test, a, true);
 
@@ -1786,23 +1958,19 @@ static void tbstream_test_close_last_opener(struct kunit *test)
 /* A writer that closes without writing ends the stream too */
 static void tbstream_test_close_without_io(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
-	u8 *buf;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	fb = tbstream_test_open(test, b, true);
-	buf = tbstream_test_alloc(test, 100);
-	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
-	tbstream_test_expect_blocked(test, io);
+	io = tbstream_test_blocked_read(test, fb, b);
 
 	/* Host A's rings never ran: the close starts them to send CLOSE */
 	fa = tbstream_test_open(test, a, true);
 	KUNIT_EXPECT_FALSE(test, a->running);
 	tbstream_test_close(test, fa);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
-	KUNIT_EXPECT_EQ(test, io->ret, 0);
+	tbstream_test_expect_io_ret(test, io, 0);
 	KUNIT_EXPECT_FALSE(test, a->running);
 	KUNIT_EXPECT_EQ(test, a->stats.tx_frames, 1);
 }
@@ -1810,23 +1978,14 @@ static void tbstream_test_close_without_io(struct kunit *test)
 /* A writer blocked on credits wakes up when the peer closes */
 static void tbstream_test_close_wakes_writer(struct kunit *test)
 {
-	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
+	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
-	u8 *src;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	src = tbstream_test_pattern(test, len, 19);
-	KUNIT_ASSERT_EQ(test, tbstream_test_fill_credits(test, fa, src, len),
-			2 * TBSTREAM_TEST_RING_BYTES);
-
-	io = tbstream_test_io_start(test, fa, true, src, 4096, false);
-	tbstream_test_expect_blocked(test, io);
+	tbstream_test_open_pair(test, t->a, t->b, &fa, &fb);
+	io = tbstream_test_blocked_write(test, fa, t->a, 19);
 	tbstream_test_close(test, fb);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
-	KUNIT_EXPECT_EQ(test, io->ret, -EPIPE);
+	tbstream_test_expect_io_ret(test, io, -EPIPE);
 	KUNIT_EXPECT_TRUE(test, tbstream_poll(fa, NULL, NULL) & EPOLLHUP);
 }
 
@@ -1836,14 +1995,14 @@ static void tbstream_test_close_wakes_writer(struct kunit *test)
  */
 static void tbstream_test_close_drains_tail(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	size_t accepted;
 	u8 *src, *dst;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	src = tbstream_test_pattern(test, len, 20);
 	dst = tbstream_test_alloc(test, len);
@@ -1871,7 +2030,7 @@ static struct kunit_case tbstream_close_cases[] = {
 
 static struct kunit_suite tbstream_close_suite = {
 	.name = "thunderbolt_stream_close",
-	.init = tbstream_test_init,
+	.init = tbstream_test_init_pair,
 	.test_cases = tbstream_close_cases,
 };
 
@@ -1902,13 +2061,12 @@ KUNIT_ARRAY_PARAM_DESC(tbstream_test_flag, tbstream_test_flag_cases, desc);
  */
 static void tbstream_test_errors_rx_flags(struct kunit *test)
 {
-	const struct tbstream_test_flag_case *c = test->param_value;
 	struct tbstream_test *t = test->priv;
+	const struct tbstream_test_flag_case *c = test->param_value;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	src = tbstream_test_pattern(test, 600, 10);
 	dst = tbstream_test_alloc(test, 600);
@@ -1936,10 +2094,9 @@ static void tbstream_test_errors_first_frame(struct kunit *test)
 {
 	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	src = tbstream_test_pattern(test, 2 * 4096, 11);
 	dst = tbstream_test_alloc(test, 2 * 4096);
@@ -1959,10 +2116,9 @@ static void tbstream_test_errors_partial_read(struct kunit *test)
 {
 	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	src = tbstream_test_pattern(test, 3 * 4096, 12);
 	dst = tbstream_test_alloc(test, 3 * 4096);
@@ -1995,7 +2151,7 @@ static struct kunit_case tbstream_errors_cases[] = {
 
 static struct kunit_suite tbstream_errors_suite = {
 	.name = "thunderbolt_stream_errors",
-	.init = tbstream_test_init,
+	.init = tbstream_test_init_pair,
 	.test_cases = tbstream_errors_cases,
 };
 
@@ -2007,12 +2163,12 @@ static struct kunit_suite tbstream_errors_suite = {
  */
 static void tbstream_test_backpressure_reader_stops(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_test_flow fl;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	size_t accepted;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	tbstream_test_flow_init(test, &fl, fa, fb,
 				4 * TBSTREAM_TEST_RING_BYTES, 13);
@@ -2035,9 +2191,8 @@ static void tbstream_test_backpressure_stall(struct kunit *test)
 	struct tbstream_test *t = test->priv;
 	struct tbstream_test_flow fl;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	tbstream_test_flow_init(test, &fl, fa, fb,
 				3 * TBSTREAM_TEST_RING_BYTES, 14);
@@ -2059,34 +2214,33 @@ static void tbstream_test_backpressure_stall(struct kunit *test)
 /* A blocked writer resumes when the reader does */
 static void tbstream_test_backpressure_blocked_writer(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	src = tbstream_test_pattern(test, len, 15);
 	dst = tbstream_test_alloc(test, len);
 
 	io = tbstream_test_io_start(test, fa, true, src, len, false);
-	tbstream_test_expect_blocked(test, io);
+	tbstream_test_expect_blocked(test, io, a);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, len), len);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
-	KUNIT_EXPECT_EQ(test, io->ret, (ssize_t)len);
+	tbstream_test_expect_io_ret(test, io, (ssize_t)len);
 	tbstream_test_expect_bytes(test, dst, src, len);
 }
 
 /* A new ring_size takes effect at the next start of the rings */
 static void tbstream_test_backpressure_ring_size(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	const size_t len = 4 * 63 * TBSTREAM_TEST_FSZ;
 	struct tbstream_test_flow fl;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	tbstream_test_close(test, fa);
 	tbstream_test_close(test, fb);
@@ -2111,7 +2265,7 @@ static struct kunit_case tbstream_backpressure_cases[] = {
 
 static struct kunit_suite tbstream_backpressure_suite = {
 	.name = "thunderbolt_stream_backpressure",
-	.init = tbstream_test_init,
+	.init = tbstream_test_init_pair,
 	.test_cases = tbstream_backpressure_cases,
 };
 
@@ -2122,19 +2276,14 @@ static void tbstream_test_unplug_blocked_read(struct kunit *test)
 	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
-	u8 *buf;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	buf = tbstream_test_alloc(test, 100);
-
-	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
-	tbstream_test_expect_blocked(test, io);
+	io = tbstream_test_blocked_read(test, fb, b);
 	tbstream_sim_cable_unplug(t->cable);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
-	KUNIT_EXPECT_EQ(test, io->ret, -ENXIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 1, false), -ENXIO);
+	tbstream_test_expect_io_ret(test, io, -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, io->buf, 1, false),
+			-ENXIO);
 }
 
 static void tbstream_test_unplug_blocked_write(struct kunit *test)
@@ -2142,35 +2291,23 @@ static void tbstream_test_unplug_blocked_write(struct kunit *test)
 	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
-	size_t accepted;
-	u8 *src;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	src = tbstream_test_pattern(test, 3 * TBSTREAM_TEST_RING_BYTES, 16);
-
+	tbstream_test_open_pair(test, t->a, t->b, &fa, &fb);
 	/* Use up the credits first, so that the blocking write moves nothing */
-	accepted = tbstream_test_fill_credits(test, fa, src,
-					      3 * TBSTREAM_TEST_RING_BYTES);
-	KUNIT_ASSERT_EQ(test, accepted, 2 * TBSTREAM_TEST_RING_BYTES);
-
-	io = tbstream_test_io_start(test, fa, true, src, 4096, false);
-	tbstream_test_expect_blocked(test, io);
+	io = tbstream_test_blocked_write(test, fa, t->a, 16);
 	tbstream_sim_cable_unplug(t->cable);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
-	KUNIT_EXPECT_EQ(test, io->ret, -ENXIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, src, 1, false), -ENXIO);
+	tbstream_test_expect_io_ret(test, io, -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, io->buf, 1, false),
+			-ENXIO);
 }
 
 static void tbstream_test_unplug_poll(struct kunit *test)
 {
 	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 buf[4];
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fa),
 			(__force u32)(EPOLLOUT | EPOLLWRNORM));
@@ -2197,21 +2334,13 @@ static void tbstream_test_unplug_replug_data(struct kunit *test)
 	struct tbstream_test *t = test->priv;
 	struct tbstream_test_flow fl;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
-	int in, out;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
-	in = tbstream_get_hopid(b, TBSTREAM_IN);
-	out = tbstream_get_hopid(b, TBSTREAM_OUT);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	tbstream_sim_cable_unplug(t->cable);
 	tbstream_test_close(test, fa);
 	tbstream_test_close(test, fb);
-	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
-			out);
-	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
-			in);
+	tbstream_test_replug_pair(test);
 
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	tbstream_test_flow_init(test, &fl, fa, fb,
@@ -2222,9 +2351,8 @@ static void tbstream_test_unplug_replug_data(struct kunit *test)
 static void tbstream_test_open_detached(struct kunit *test)
 {
 	struct tbstream_test *t = test->priv;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_sim_cable_unplug(t->cable);
 	tbstream_test_open_fails(test, a, true, -ENXIO);
 	tbstream_test_open_fails(test, b, true, -ENXIO);
@@ -2236,13 +2364,9 @@ static void tbstream_test_open_detached_blocking(struct kunit *test)
 	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
-	int in, out;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
-	in = tbstream_get_hopid(b, TBSTREAM_IN);
-	out = tbstream_get_hopid(b, TBSTREAM_OUT);
 	tbstream_sim_cable_unplug(t->cable);
 	fb = tbstream_test_open(test, b, false);
 	src = tbstream_test_pattern(test, 1000, 18);
@@ -2251,13 +2375,9 @@ static void tbstream_test_open_detached_blocking(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 1, true), -EAGAIN);
 	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fb), 0U);
 	io = tbstream_test_io_start(test, fb, false, dst, 1000, true);
-	tbstream_test_expect_blocked(test, io);
+	tbstream_test_expect_blocked(test, io, b);
 
-	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
-			out);
-	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
-			in);
+	tbstream_test_replug_pair(test);
 	fa = tbstream_test_open(test, a, true);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, src, 1000, true), 1000);
 	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
@@ -2265,11 +2385,12 @@ static void tbstream_test_open_detached_blocking(struct kunit *test)
 	tbstream_test_expect_bytes(test, dst, src, 1000);
 }
 
+/* A stream of its own, not the pair's: nobody advertises one named "y" */
 static void tbstream_test_open_no_hopids(struct kunit *test)
 {
 	struct tbstream *x;
 
-	x = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "x");
+	x = tbstream_test_mkdir(test, TBSTREAM_SIM_A, "y");
 	tbstream_test_open_fails(test, x, true, -EINVAL);
 	tbstream_test_open_fails(test, x, false, -EINVAL);
 	/* One direction is not enough */
@@ -2282,11 +2403,11 @@ static void tbstream_test_open_no_hopids(struct kunit *test)
 /* rmdir while open: reads see EOF, writes -ENXIO, the last close frees */
 static void tbstream_test_rmdir_open(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 buf[16];
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "hello", 5, true), 5);
 
@@ -2316,20 +2437,15 @@ static void tbstream_test_rmdir_open(struct kunit *test)
 /* rmdir while a read blocks: the reader wakes up with EOF */
 static void tbstream_test_rmdir_blocked_read(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
-	u8 *buf;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	buf = tbstream_test_alloc(test, 100);
-
-	io = tbstream_test_io_start(test, fa, false, buf, 100, false);
-	tbstream_test_expect_blocked(test, io);
+	io = tbstream_test_blocked_read(test, fa, a);
 	kunit_release_action(test, tbstream_test_rmdir, a);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
-	KUNIT_EXPECT_EQ(test, io->ret, 0);
+	tbstream_test_expect_io_ret(test, io, 0);
 }
 
 /*
@@ -2341,19 +2457,11 @@ static void tbstream_test_close_old_file(struct kunit *test)
 	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb, *fa2, *fb2;
 	struct tbstream_test_flow fl;
-	struct tbstream *a, *b;
-	int in, out;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
-	in = tbstream_get_hopid(b, TBSTREAM_IN);
-	out = tbstream_get_hopid(b, TBSTREAM_OUT);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	tbstream_sim_cable_unplug(t->cable);
-	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
-			out);
-	KUNIT_ASSERT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
-			in);
+	tbstream_test_replug_pair(test);
 
 	tbstream_test_open_pair(test, a, b, &fa2, &fb2);
 	tbstream_test_close(test, fa);
@@ -2369,48 +2477,44 @@ static void tbstream_test_close_old_file(struct kunit *test)
 /* A signal ends a blocked read with -ERESTARTSYS; the stream goes on */
 static void tbstream_test_signal_read(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
-	u8 *buf;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	buf = tbstream_test_alloc(test, 100);
-
-	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
-	tbstream_test_expect_blocked(test, io);
+	io = tbstream_test_blocked_read(test, fb, b);
 	/* kthread_stop() raises TIF_NOTIFY_SIGNAL, as a signal would */
 	kunit_release_action(test, tbstream_test_io_stop, io);
 	KUNIT_EXPECT_EQ(test, io->ret, -ERESTARTSYS);
 
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "abc", 3, true), 3);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, buf, 3), 3);
-	KUNIT_EXPECT_EQ(test, memcmp(buf, "abc", 3), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, io->buf, 3), 3);
+	KUNIT_EXPECT_EQ(test, memcmp(io->buf, "abc", 3), 0);
 }
 
 /* A signal ends a blocked write with the count it had accepted */
 static void tbstream_test_signal_write(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	unsigned long deadline;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
+	u64 frames;
 	u8 *src, *dst;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	src = tbstream_test_pattern(test, len, 23);
 	dst = tbstream_test_alloc(test, len);
 
 	io = tbstream_test_io_start(test, fa, true, src, len, false);
-	tbstream_test_expect_blocked(test, io);
+	tbstream_test_expect_blocked(test, io, a);
 	/* Both rings full: host B's receive ring, then host A's transmit */
-	deadline = tbstream_test_deadline();
-	while (READ_ONCE(a->stats.tx_frames) < 2 * TBSTREAM_TEST_FRAMES &&
-	       !tbstream_test_timed_out(deadline))
-		;
+	read_poll_timeout(READ_ONCE, frames,
+			  frames >= 2 * TBSTREAM_TEST_FRAMES,
+			  TBSTREAM_TEST_POLL_US, TBSTREAM_TEST_TIMEOUT_US,
+			  false, a->stats.tx_frames);
 	kunit_release_action(test, tbstream_test_io_stop, io);
 	KUNIT_EXPECT_EQ(test, io->ret, 2 * TBSTREAM_TEST_RING_BYTES);
 
@@ -2427,15 +2531,11 @@ static void tbstream_test_signal_read_detached(struct kunit *test)
 	struct tbstream_test *t = test->priv;
 	struct tbstream_test_io *io;
 	struct tbstream_file *fb;
-	struct tbstream *a, *b;
-	u8 *buf;
+	struct tbstream *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_sim_cable_unplug(t->cable);
 	fb = tbstream_test_open(test, b, false);
-	buf = tbstream_test_alloc(test, 100);
-	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
-	tbstream_test_expect_blocked(test, io);
+	io = tbstream_test_blocked_read(test, fb, b);
 	kunit_release_action(test, tbstream_test_io_stop, io);
 	KUNIT_EXPECT_EQ(test, io->ret, -ERESTARTSYS);
 }
@@ -2446,19 +2546,13 @@ static void tbstream_test_unplug_busy_poll_read(struct kunit *test)
 	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a, *b;
-	u8 *buf;
+	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_set(test, b, "busy_poll", "1");
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	buf = tbstream_test_alloc(test, 100);
-
-	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
-	tbstream_test_expect_blocked(test, io);
+	io = tbstream_test_blocked_read(test, fb, b);
 	tbstream_sim_cable_unplug(t->cable);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
-	KUNIT_EXPECT_EQ(test, io->ret, -ENXIO);
+	tbstream_test_expect_io_ret(test, io, -ENXIO);
 }
 
 /*
@@ -2469,20 +2563,12 @@ static void tbstream_test_open_detached_inherit(struct kunit *test)
 {
 	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
-	int in, out;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 buf[8];
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
-	in = tbstream_get_hopid(b, TBSTREAM_IN);
-	out = tbstream_get_hopid(b, TBSTREAM_OUT);
 	tbstream_sim_cable_unplug(t->cable);
 	fa = tbstream_test_open(test, a, false);
-	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_IN, out),
-			out);
-	KUNIT_EXPECT_EQ(test, tbstream_test_wait_hopid(a, TBSTREAM_OUT, in),
-			in);
+	tbstream_test_replug_pair(test);
 	fb = tbstream_test_open(test, b, true);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "abc", 3, true), 3);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, buf, 3), 3);
@@ -2509,7 +2595,7 @@ static struct kunit_case tbstream_lifetime_cases[] = {
 
 static struct kunit_suite tbstream_lifetime_suite = {
 	.name = "thunderbolt_stream_lifetime",
-	.init = tbstream_test_init,
+	.init = tbstream_test_init_pair,
 	.test_cases = tbstream_lifetime_cases,
 };
 

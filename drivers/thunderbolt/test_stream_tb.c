@@ -23,11 +23,9 @@
 #include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/atomic.h>
-#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/err.h>
 #include <linux/idr.h>
-#include <linux/jiffies.h>
 #include <linux/pm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -37,6 +35,7 @@
 
 #include "stream.h"
 #include "tb.h"
+#include "test_stream.h"
 
 /* Fake topology: domain index, XDomain routes, maximum HopIDs */
 #define TBSTREAM_TB_TEST_DOMAIN		900
@@ -160,17 +159,6 @@ KUNIT_DEFINE_ACTION_WRAPPER(tbstream_tb_test_put_device, put_device,
 			    struct device *);
 KUNIT_DEFINE_ACTION_WRAPPER(tbstream_tb_test_device_del, device_del,
 			    struct device *);
-KUNIT_DEFINE_ACTION_WRAPPER(tbstream_tb_test_free_dir, tb_property_free_dir,
-			    struct tb_property_dir *);
-KUNIT_DEFINE_ACTION_WRAPPER(tbstream_tb_test_group_put, config_group_put,
-			    struct config_group *);
-
-/* Run @action(@ctx) at the end of the test, or now if that fails */
-static void tbstream_tb_test_defer(struct kunit *test,
-				   kunit_action_t *action, void *ctx)
-{
-	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, action, ctx), 0);
-}
 
 /* The fake domain */
 
@@ -256,13 +244,13 @@ static struct tb *tbstream_tb_test_domain(struct kunit *test)
 	atomic_set(&tbstream_tb_test_cm(tb)->notified, 0);
 	device_initialize(&tb->dev);
 	tb->dev.type = &tbstream_tb_test_domain_type;
-	tbstream_tb_test_defer(test, tbstream_tb_test_put_device, &tb->dev);
+	tbstream_test_defer(test, tbstream_tb_test_put_device, &tb->dev);
 
 	tb->wq = alloc_ordered_workqueue("tbstream_test%d", 0, tb->index);
 	KUNIT_ASSERT_NOT_NULL(test, tb->wq);
 	KUNIT_ASSERT_EQ(test, dev_set_name(&tb->dev, "domain%d", tb->index), 0);
 	KUNIT_ASSERT_EQ(test, device_add(&tb->dev), 0);
-	tbstream_tb_test_defer(test, tbstream_tb_test_device_del, &tb->dev);
+	tbstream_test_defer(test, tbstream_tb_test_device_del, &tb->dev);
 	return tb;
 }
 
@@ -328,12 +316,12 @@ static struct tb_xdomain *tbstream_tb_test_xdomain(struct kunit *test,
 	xd->dev.parent = get_device(&tb->dev);
 	xd->dev.bus = &tb_bus_type;
 	xd->dev.type = &tb_xdomain_type;
-	tbstream_tb_test_defer(test, tbstream_tb_test_put_device, &xd->dev);
+	tbstream_test_defer(test, tbstream_tb_test_put_device, &xd->dev);
 
 	KUNIT_ASSERT_EQ(test, dev_set_name(&xd->dev, "%u-%llx", tb->index,
 					   route), 0);
 	KUNIT_ASSERT_EQ(test, device_add(&xd->dev), 0);
-	tbstream_tb_test_defer(test, tbstream_tb_test_xdomain_del, xd);
+	tbstream_test_defer(test, tbstream_tb_test_xdomain_del, xd);
 	return xd;
 }
 
@@ -374,7 +362,7 @@ static struct tb_service *tbstream_tb_test_plug(struct kunit *test,
 	svc->dev.bus = &tb_bus_type;
 	svc->dev.type = &tb_service_type;
 	svc->dev.parent = get_device(&xd->dev);
-	tbstream_tb_test_defer(test, tbstream_tb_test_put_device, &svc->dev);
+	tbstream_test_defer(test, tbstream_tb_test_put_device, &svc->dev);
 
 	svc->key = kstrdup(key, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, svc->key);
@@ -382,7 +370,7 @@ static struct tb_service *tbstream_tb_test_plug(struct kunit *test,
 					   dev_name(&xd->dev), svc->id), 0);
 	tb_service_debugfs_init(svc);
 	KUNIT_ASSERT_EQ(test, device_add(&svc->dev), 0);
-	tbstream_tb_test_defer(test, tbstream_tb_test_device_del, &svc->dev);
+	tbstream_test_defer(test, tbstream_tb_test_device_del, &svc->dev);
 	return svc;
 }
 
@@ -404,6 +392,30 @@ static struct tbstream_peer *tbstream_tb_test_peer(struct kunit *test,
 	/* Driver data is a struct tbstream_tb; its first member is the peer */
 	KUNIT_ASSERT_NOT_NULL(test, tb_service_get_drvdata(svc));
 	return tb_service_get_drvdata(svc);
+}
+
+/* Plug a "stream" service below @xd; the driver must bind to it */
+static struct tb_service *tbstream_tb_test_plug_bound(struct kunit *test,
+						      struct tb_xdomain *xd)
+{
+	struct tb_service *svc;
+
+	svc = tbstream_tb_test_plug(test, xd, TBSTREAM_SERVICE_KEY,
+				    TBSTREAM_PROTOCOL_ID);
+	tbstream_tb_test_peer(test, svc);
+	return svc;
+}
+
+/* Plug the peer's "stream" service, and make our stream "alpha" for it */
+static struct tbstream *tbstream_tb_test_alpha(struct kunit *test,
+					       struct tb_service **svc)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_service *group;
+
+	*svc = tbstream_tb_test_plug_bound(test, t->xd);
+	group = tbstream_test_group(test, dev_name(&(*svc)->dev));
+	return tbstream_test_mkdir_in(test, group, "alpha");
 }
 
 /* Domain and XDomain only: the service comes later */
@@ -560,7 +572,7 @@ static struct tb_property_dir *tbstream_tb_test_parse(struct kunit *test,
 
 	dir = tb_property_parse_dir(block, len);
 	KUNIT_ASSERT_NOT_NULL(test, dir);
-	tbstream_tb_test_defer(test, tbstream_tb_test_free_dir, dir);
+	tbstream_test_defer(test, tbstream_test_free_dir, dir);
 	return dir;
 }
 
@@ -597,15 +609,16 @@ tbstream_tb_test_subdir(struct tb_property_dir *dir, const char *key)
 	return p ? p->value.dir : NULL;
 }
 
-static void tbstream_tb_test_expect_value(struct kunit *test,
-					  struct tb_property_dir *dir,
-					  const char *key, u32 value)
+/* The directory the backend publishes, built as it does */
+static struct tb_property_dir *tbstream_tb_test_build_dir(struct kunit *test)
 {
-	struct tb_property *p;
+	struct tb_property_dir *dir;
 
-	p = tb_property_find(dir, key, TB_PROPERTY_TYPE_VALUE);
-	KUNIT_ASSERT_NOT_NULL_MSG(test, p, "no immediate %s", key);
-	KUNIT_EXPECT_EQ_MSG(test, p->value.immediate, value, "%s", key);
+	mutex_lock(&tbstream_tb_lock);
+	dir = tbstream_tb_build_dir();
+	mutex_unlock(&tbstream_tb_lock);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dir);
+	return dir;
 }
 
 /**
@@ -626,10 +639,7 @@ static int tbstream_tb_test_advertised(struct kunit *test, const char *name,
 	struct tb_property *p;
 	int ret = -ENOENT;
 
-	mutex_lock(&tbstream_tb_lock);
-	dir = tbstream_tb_build_dir();
-	mutex_unlock(&tbstream_tb_lock);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dir);
+	dir = tbstream_tb_test_build_dir(test);
 
 	sub = tbstream_tb_test_subdir(dir, name);
 	if (sub) {
@@ -1140,16 +1150,11 @@ static void tbstream_tb_test_lookup_block(struct kunit *test)
 	svc = tbstream_tb_test_subdir(root, TBSTREAM_SERVICE_KEY);
 	KUNIT_ASSERT_NOT_NULL(test, svc);
 	KUNIT_ASSERT_EQ(test, uuid_parse(TBSTREAM_TB_TEST_UUID, &uuid), 0);
-	KUNIT_ASSERT_NOT_NULL(test, svc->uuid);
-	KUNIT_EXPECT_TRUE(test, uuid_equal(svc->uuid, &uuid));
-	tbstream_tb_test_expect_value(test, svc, "prtcid", 1);
-	tbstream_tb_test_expect_value(test, svc, "prtcvers", 1);
-	tbstream_tb_test_expect_value(test, svc, "prtcrevs", 0);
-	tbstream_tb_test_expect_value(test, svc, "prtcstns", 0);
+	tbstream_test_expect_service_dir(test, svc, &uuid);
 	sub = tbstream_tb_test_subdir(svc, "beta");
 	KUNIT_ASSERT_NOT_NULL(test, sub);
-	tbstream_tb_test_expect_value(test, sub, "inhopid", 14);
-	tbstream_tb_test_expect_value(test, sub, "outhopid", 8);
+	tbstream_test_expect_immediate(test, sub, "inhopid", 14);
+	tbstream_test_expect_immediate(test, sub, "outhopid", 8);
 }
 
 /* lookup() reads the peer's sub-directory of the stream */
@@ -1226,7 +1231,7 @@ static void tbstream_tb_test_lookup_partial(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, uuid_parse(TBSTREAM_TB_TEST_UUID, &uuid), 0);
 	root = tb_property_create_dir(NULL);
 	KUNIT_ASSERT_NOT_NULL(test, root);
-	tbstream_tb_test_defer(test, tbstream_tb_test_free_dir, root);
+	tbstream_test_defer(test, tbstream_test_free_dir, root);
 	svc = tb_property_create_dir(&uuid);
 	KUNIT_ASSERT_NOT_NULL(test, svc);
 	KUNIT_ASSERT_EQ(test, tb_property_add_dir(root, TBSTREAM_SERVICE_KEY,
@@ -1238,7 +1243,7 @@ static void tbstream_tb_test_lookup_partial(struct kunit *test)
 	/* "beta" is an immediate, not a directory */
 	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(svc, "beta", 10), 0);
 
-	kunit_remove_action(test, tbstream_tb_test_free_dir, root);
+	kunit_remove_action(test, tbstream_test_free_dir, root);
 	mutex_lock(&t->xd->lock);
 	old = t->xd->remote_properties;
 	t->xd->remote_properties = root;
@@ -1315,7 +1320,7 @@ static int tbstream_tb_test_advertise(struct kunit *test,
 	adv->peer = peer;
 	adv->name = name;
 	ret = peer->ops->advertise(peer, name, in, out);
-	tbstream_tb_test_defer(test, tbstream_tb_test_withdraw, adv);
+	tbstream_test_defer(test, tbstream_tb_test_withdraw, adv);
 	return ret;
 }
 
@@ -1331,7 +1336,7 @@ static u32 *tbstream_tb_test_format(struct kunit *test,
 	if (!root)
 		tb_property_free_dir(dir);
 	KUNIT_ASSERT_NOT_NULL(test, root);
-	tbstream_tb_test_defer(test, tbstream_tb_test_free_dir, root);
+	tbstream_test_defer(test, tbstream_test_free_dir, root);
 	ret = tb_property_add_dir(root, TBSTREAM_SERVICE_KEY, dir);
 	if (ret)
 		tb_property_free_dir(dir);
@@ -1370,10 +1375,7 @@ static void tbstream_tb_test_advert_golden(struct kunit *test)
 				0);
 	}
 
-	mutex_lock(&tbstream_tb_lock);
-	dir = tbstream_tb_build_dir();
-	mutex_unlock(&tbstream_tb_lock);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dir);
+	dir = tbstream_tb_test_build_dir(test);
 	block = tbstream_tb_test_format(test, dir, &len);
 
 	golden = tbstream_tb_test_block(test, TBSTREAM_SERVICE_KEY,
@@ -1387,19 +1389,14 @@ static void tbstream_tb_test_advert_golden(struct kunit *test)
 	svc = tbstream_tb_test_subdir(root, TBSTREAM_SERVICE_KEY);
 	KUNIT_ASSERT_NOT_NULL(test, svc);
 	KUNIT_ASSERT_EQ(test, uuid_parse(TBSTREAM_TB_TEST_UUID, &uuid), 0);
-	KUNIT_ASSERT_NOT_NULL(test, svc->uuid);
-	KUNIT_EXPECT_TRUE(test, uuid_equal(svc->uuid, &uuid));
-	tbstream_tb_test_expect_value(test, svc, "prtcid", 1);
-	tbstream_tb_test_expect_value(test, svc, "prtcvers", 1);
-	tbstream_tb_test_expect_value(test, svc, "prtcrevs", 0);
-	tbstream_tb_test_expect_value(test, svc, "prtcstns", 0);
+	tbstream_test_expect_service_dir(test, svc, &uuid);
 	for (i = 0; i < ARRAY_SIZE(streams); i++) {
 		sub = tbstream_tb_test_subdir(svc, streams[i].name);
 		KUNIT_ASSERT_NOT_NULL(test, sub);
-		tbstream_tb_test_expect_value(test, sub, "inhopid",
-					      streams[i].in_hopid);
-		tbstream_tb_test_expect_value(test, sub, "outhopid",
-					      streams[i].out_hopid);
+		tbstream_test_expect_immediate(test, sub, "inhopid",
+					       streams[i].in_hopid);
+		tbstream_test_expect_immediate(test, sub, "outhopid",
+					       streams[i].out_hopid);
 		/* Ours carry the service directory's UUID */
 		KUNIT_ASSERT_NOT_NULL(test, sub->uuid);
 		KUNIT_EXPECT_TRUE(test, uuid_equal(sub->uuid, &uuid));
@@ -1413,10 +1410,7 @@ static void tbstream_tb_test_advert_empty(struct kunit *test)
 	size_t len, golden_len;
 	u32 *block, *golden;
 
-	mutex_lock(&tbstream_tb_lock);
-	dir = tbstream_tb_build_dir();
-	mutex_unlock(&tbstream_tb_lock);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dir);
+	dir = tbstream_tb_test_build_dir(test);
 	block = tbstream_tb_test_format(test, dir, &len);
 	golden = tbstream_tb_test_block(test, TBSTREAM_SERVICE_KEY,
 					TBSTREAM_TB_TEST_UUID, NULL, 0,
@@ -1538,64 +1532,14 @@ static struct kunit_suite tbstream_tb_advert_suite = {
 
 /* thunderbolt_stream_tb_core */
 
-static struct tbstream_service *tbstream_tb_test_group(struct kunit *test,
-						       const char *name)
-{
-	struct tbstream_service *svc;
-
-	svc = kzalloc(sizeof(*svc), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, svc);
-	config_group_init_type_name(&svc->group, name, &tbstream_service_type);
-	tbstream_service_add(svc);
-	tbstream_tb_test_defer(test, tbstream_tb_test_group_put, &svc->group);
-	return svc;
-}
-
-static bool tbstream_tb_test_dead(struct tbstream *s)
-{
-	bool dead;
-
-	spin_lock(&s->state_lock);
-	dead = s->dead;
-	spin_unlock(&s->state_lock);
-	return dead;
-}
-
-/* rmdir, unless done already, then the last reference */
-static void tbstream_tb_test_rmdir(void *data)
-{
-	struct tbstream *s = data;
-
-	if (!tbstream_tb_test_dead(s))
-		tbstream_delete(s);
-	config_item_put(&s->item);
-}
-
-static struct tbstream *tbstream_tb_test_mkdir(struct kunit *test,
-					       struct tbstream_service *svc,
-					       const char *name)
-{
-	struct tbstream *s;
-
-	s = tbstream_create(svc, name, &tbstream_stream_type);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, s);
-	tbstream_tb_test_defer(test, tbstream_tb_test_rmdir, s);
-	return s;
-}
-
 /* Automatic HopIDs come from the XDomain and go back at unplug */
 static void tbstream_tb_test_core_auto(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
-	struct tbstream_service *group;
 	struct tb_service *svc;
 	struct tbstream *s;
 
-	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				    TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc);
-	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
-	s = tbstream_tb_test_mkdir(test, group, "alpha");
+	s = tbstream_tb_test_alpha(test, &svc);
 	KUNIT_ASSERT_PTR_EQ(test, s->peer, tb_service_get_drvdata(svc));
 
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(s, TBSTREAM_IN,
@@ -1631,9 +1575,9 @@ static void tbstream_tb_test_core_configured_first(struct kunit *test)
 	struct tbstream *a, *b;
 	int i;
 
-	group = tbstream_tb_test_group(test, TBSTREAM_TB_TEST_SERVICE);
-	a = tbstream_tb_test_mkdir(test, group, "alpha");
-	b = tbstream_tb_test_mkdir(test, group, "beta");
+	group = tbstream_test_group(test, TBSTREAM_TB_TEST_SERVICE);
+	a = tbstream_test_mkdir_in(test, group, "alpha");
+	b = tbstream_test_mkdir_in(test, group, "beta");
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 12), 0);
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 8), 0);
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN,
@@ -1643,9 +1587,7 @@ static void tbstream_tb_test_core_configured_first(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
 
 	for (i = 0; i < 2; i++) {
-		svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-					    TBSTREAM_PROTOCOL_ID);
-		tbstream_tb_test_peer(test, svc);
+		svc = tbstream_tb_test_plug_bound(test, t->xd);
 		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd,
 							      TBSTREAM_IN, 12));
 		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd,
@@ -1664,15 +1606,10 @@ static void tbstream_tb_test_core_configured_first(struct kunit *test)
 static void tbstream_tb_test_core_errors(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
-	struct tbstream_service *group;
 	struct tb_service *svc;
 	struct tbstream *s;
 
-	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				    TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc);
-	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
-	s = tbstream_tb_test_mkdir(test, group, "alpha");
+	s = tbstream_tb_test_alpha(test, &svc);
 
 	/* thunderbolt-net, say, holds in HopID 9 */
 	KUNIT_ASSERT_EQ(test, tb_xdomain_alloc_in_hopid(t->xd, 9), 9);
@@ -1693,16 +1630,11 @@ static void tbstream_tb_test_core_errors(struct kunit *test)
 static void tbstream_tb_test_core_inherit(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
-	struct tbstream_service *group;
 	struct tb_service *svc;
 	struct tbstream *s;
 
 	tbstream_tb_test_set_remote(test, t->xd, tbstream_tb_test_remote, 2);
-	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				    TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc);
-	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
-	s = tbstream_tb_test_mkdir(test, group, "alpha");
+	s = tbstream_tb_test_alpha(test, &svc);
 
 	/* The peer receives on 10 and transmits on 11 */
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 11);
@@ -1726,17 +1658,15 @@ static void tbstream_tb_test_core_inherit_at_probe(struct kunit *test)
 	struct tb_service *svc;
 	struct tbstream *a, *b;
 
-	group = tbstream_tb_test_group(test, TBSTREAM_TB_TEST_SERVICE);
-	a = tbstream_tb_test_mkdir(test, group, "alpha");
-	b = tbstream_tb_test_mkdir(test, group, "beta");
+	group = tbstream_test_group(test, TBSTREAM_TB_TEST_SERVICE);
+	a = tbstream_test_mkdir_in(test, group, "alpha");
+	b = tbstream_test_mkdir_in(test, group, "beta");
 	/* beta has settings of its own: they win over the peer's */
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN, 12), 0);
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT, 11), 0);
 	tbstream_tb_test_set_remote(test, t->xd, tbstream_tb_test_remote, 2);
 
-	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				    TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc);
+	svc = tbstream_tb_test_plug_bound(test, t->xd);
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_IN), 11);
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_OUT), 10);
 	tbstream_tb_test_expect_advertised(test, "alpha", 11, 10);
@@ -1772,16 +1702,12 @@ static void tbstream_tb_test_rivals(struct kunit *test,
 
 	r->xd_b = tbstream_tb_test_xdomain(test, t->tb,
 					   TBSTREAM_TB_TEST_ROUTE2);
-	r->svc_a = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-					 TBSTREAM_PROTOCOL_ID);
-	r->svc_b = tbstream_tb_test_plug(test, r->xd_b, TBSTREAM_SERVICE_KEY,
-					 TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, r->svc_a);
-	tbstream_tb_test_peer(test, r->svc_b);
-	group = tbstream_tb_test_group(test, dev_name(&r->svc_a->dev));
-	r->a = tbstream_tb_test_mkdir(test, group, "alpha");
-	group = tbstream_tb_test_group(test, dev_name(&r->svc_b->dev));
-	r->b = tbstream_tb_test_mkdir(test, group, "alpha");
+	r->svc_a = tbstream_tb_test_plug_bound(test, t->xd);
+	r->svc_b = tbstream_tb_test_plug_bound(test, r->xd_b);
+	group = tbstream_test_group(test, dev_name(&r->svc_a->dev));
+	r->a = tbstream_test_mkdir_in(test, group, "alpha");
+	group = tbstream_test_group(test, dev_name(&r->svc_b->dev));
+	r->b = tbstream_test_mkdir_in(test, group, "alpha");
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(r->a, TBSTREAM_IN, 10), 0);
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(r->a, TBSTREAM_OUT, 10), 0);
 	/* The HopIDs are B's own; its advertisement waits for the name */
@@ -1820,16 +1746,11 @@ static void tbstream_tb_test_core_inherit_garbage(struct kunit *test)
 		{ "alpha", 10, 0xffffffff },
 	};
 	struct tbstream_tb_test *t = test->priv;
-	struct tbstream_service *group;
 	struct tb_service *svc;
 	struct tbstream *s;
 
 	tbstream_tb_test_set_remote(test, t->xd, garbage, 1);
-	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				    TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc);
-	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
-	s = tbstream_tb_test_mkdir(test, group, "alpha");
+	s = tbstream_tb_test_alpha(test, &svc);
 
 	/* The peer transmits on 0xffffffff: we cannot receive that */
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 0);
@@ -1855,9 +1776,7 @@ static void tbstream_tb_test_core_same_name_handover(struct kunit *test)
 	tbstream_tb_test_expect_advertised(test, "alpha", 13, 12);
 
 	/* A, back, now waits for B */
-	svc_a = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				      TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc_a);
+	svc_a = tbstream_tb_test_plug_bound(test, t->xd);
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 10));
 	tbstream_tb_test_expect_advertised(test, "alpha", 13, 12);
 	tbstream_tb_test_unplug(test, r.svc_b);
@@ -1888,12 +1807,10 @@ static void tbstream_tb_test_core_suspend_resume(struct kunit *test)
 	struct tbstream *a, *b;
 	int i;
 
-	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				    TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc);
-	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
-	a = tbstream_tb_test_mkdir(test, group, "alpha");
-	b = tbstream_tb_test_mkdir(test, group, "beta");
+	svc = tbstream_tb_test_plug_bound(test, t->xd);
+	group = tbstream_test_group(test, dev_name(&svc->dev));
+	a = tbstream_test_mkdir_in(test, group, "alpha");
+	b = tbstream_test_mkdir_in(test, group, "beta");
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 12), 0);
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 8), 0);
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN,
@@ -1927,25 +1844,19 @@ static void tbstream_tb_test_core_suspend_resume(struct kunit *test)
 	tbstream_tb_test_expect_withdrawn(test, "alpha");
 
 	/* and comes back */
-	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				    TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc);
+	svc = tbstream_tb_test_plug_bound(test, t->xd);
 	tbstream_tb_test_expect_advertised(test, "alpha", 12, 8);
 }
 
-/* Wait for the backend's watch to apply a change of the peer's properties */
-static bool tbstream_tb_test_wait_hopid(struct tbstream *s,
-					enum tbstream_direction dir, int hopid)
+/*
+ * Wait for the backend's watch to apply a change of the peer's properties:
+ * the watch is private to stream_tb.c, there is no work to flush
+ */
+static int tbstream_tb_test_wait_hopid(struct tbstream *s,
+				       enum tbstream_direction dir, int want)
 {
-	unsigned long timeout;
-
-	timeout = jiffies + msecs_to_jiffies(TBSTREAM_TB_TEST_WATCH_MS);
-	while (tbstream_get_hopid(s, dir) != hopid) {
-		if (time_after(jiffies, timeout))
-			return false;
-		msleep(20);
-	}
-	return true;
+	return tbstream_test_wait_hopid(s, dir, want,
+					TBSTREAM_TB_TEST_WATCH_MS);
 }
 
 /* The watch follows the peer's advertisement as it comes and goes */
@@ -1955,27 +1866,22 @@ static void tbstream_tb_test_core_watch(struct kunit *test)
 		{ "beta", 14, 8 },
 	};
 	struct tbstream_tb_test *t = test->priv;
-	struct tbstream_service *group;
 	struct tb_service *svc;
 	struct tbstream *s;
 
-	svc = tbstream_tb_test_plug(test, t->xd, TBSTREAM_SERVICE_KEY,
-				    TBSTREAM_PROTOCOL_ID);
-	tbstream_tb_test_peer(test, svc);
-	group = tbstream_tb_test_group(test, dev_name(&svc->dev));
-	s = tbstream_tb_test_mkdir(test, group, "alpha");
+	s = tbstream_tb_test_alpha(test, &svc);
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 0);
 
 	tbstream_tb_test_set_remote(test, t->xd, tbstream_tb_test_remote, 2);
-	KUNIT_ASSERT_TRUE(test, tbstream_tb_test_wait_hopid(s, TBSTREAM_IN,
-							    11));
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_wait_hopid(s, TBSTREAM_IN, 11),
+			11);
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 10);
 	tbstream_tb_test_expect_advertised(test, "alpha", 11, 10);
 
 	/* The peer's stream is gone: so are the inherited HopIDs */
 	tbstream_tb_test_set_remote(test, t->xd, others, ARRAY_SIZE(others));
-	KUNIT_ASSERT_TRUE(test, tbstream_tb_test_wait_hopid(s, TBSTREAM_IN,
-							    0));
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_wait_hopid(s, TBSTREAM_IN, 0),
+			0);
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 0);
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
 	tbstream_tb_test_expect_withdrawn(test, "alpha");
