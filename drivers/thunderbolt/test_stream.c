@@ -854,7 +854,7 @@ static struct kunit_suite tbstream_property_suite = {
  * @input: What is written
  * @err: Expected error, 0 for success
  * @shown: What show() gives afterwards
- * @desc: Case name
+ * @desc: What the case name says after @attr, if not @input
  */
 struct tbstream_test_store_case {
 	const char *attr;
@@ -866,63 +866,75 @@ struct tbstream_test_store_case {
 
 /* Detached: HopIDs are only checked against the ABI's range */
 static const struct tbstream_test_store_case tbstream_test_store_cases[] = {
-	{ "ring_size", "31", -EINVAL, "256\n", "ring_size 31" },
-	{ "ring_size", "32", 0, "32\n", "ring_size 32" },
-	{ "ring_size", "4096", 0, "4096\n", "ring_size 4096" },
-	{ "ring_size", "4097", -EINVAL, "256\n", "ring_size 4097" },
-	{ "ring_size", "0", -EINVAL, "256\n", "ring_size 0" },
-	{ "ring_size", "", -EINVAL, "256\n", "ring_size empty" },
-	{ "ring_size", "abc", -EINVAL, "256\n", "ring_size abc" },
-	{ "ring_size", "-1", -EINVAL, "256\n", "ring_size -1" },
-	{ "ring_size", "0x20", 0, "32\n", "ring_size 0x20" },
-	{ "ring_size", "040", 0, "32\n", "ring_size octal 040" },
-	{ "ring_size", "64\n", 0, "64\n", "ring_size 64 newline" },
-	{ "ring_size", " 64", -EINVAL, "256\n", "ring_size leading space" },
-	{ "ring_size", "64 64", -EINVAL, "256\n", "ring_size two values" },
-	{ "ring_size", "4294967296", -EINVAL, "256\n", "ring_size 2^32" },
-	{ "ring_size", "99999999999999999999", -EINVAL, "256\n",
-	  "ring_size huge" },
-	{ "throttling", "0", 0, "0\n", "throttling 0" },
-	{ "throttling", "256", 0, "256\n", "throttling 256" },
-	{ "throttling", "16776960", 0, "16776960\n", "throttling max" },
-	{ "throttling", "16776961", -EINVAL, "8192\n", "throttling max+1" },
-	{ "throttling", "4294967295", -EINVAL, "8192\n",
-	  "throttling 2^32-1" },
-	{ "throttling", "4294967296", -EINVAL, "8192\n", "throttling 2^32" },
-	{ "throttling", "-1", -EINVAL, "8192\n", "throttling -1" },
-	{ "throttling", "", -EINVAL, "8192\n", "throttling empty" },
-	{ "throttling", "0x100", 0, "256\n", "throttling 0x100" },
-	{ "busy_poll", "1", 0, "1\n", "busy_poll 1" },
-	{ "busy_poll", "y", 0, "1\n", "busy_poll y" },
-	{ "busy_poll", "Y", 0, "1\n", "busy_poll Y" },
-	{ "busy_poll", "on", 0, "1\n", "busy_poll on" },
-	{ "busy_poll", "1\n", 0, "1\n", "busy_poll 1 newline" },
-	{ "busy_poll", "0", 0, "0\n", "busy_poll 0" },
-	{ "busy_poll", "n", 0, "0\n", "busy_poll n" },
-	{ "busy_poll", "off", 0, "0\n", "busy_poll off" },
-	{ "busy_poll", "2", -EINVAL, "0\n", "busy_poll 2" },
-	{ "busy_poll", "x", -EINVAL, "0\n", "busy_poll x" },
-	{ "busy_poll", "", -EINVAL, "0\n", "busy_poll empty" },
-	{ "in_hopid", "-1", 0, "-1\n", "in_hopid -1" },
-	{ "in_hopid", "0", 0, "0\n", "in_hopid 0" },
-	{ "in_hopid", "8", 0, "8\n", "in_hopid 8" },
-	{ "in_hopid", "7", -EINVAL, "0\n", "in_hopid 7" },
-	{ "in_hopid", "1", -EINVAL, "0\n", "in_hopid 1" },
-	{ "in_hopid", "-2", -EINVAL, "0\n", "in_hopid -2" },
-	{ "in_hopid", "2047", 0, "2047\n", "in_hopid 2047" },
-	{ "in_hopid", "2048", -EINVAL, "0\n", "in_hopid 2048" },
-	{ "in_hopid", "0x10", 0, "16\n", "in_hopid 0x10" },
-	{ "in_hopid", "abc", -EINVAL, "0\n", "in_hopid abc" },
-	{ "in_hopid", "", -EINVAL, "0\n", "in_hopid empty" },
-	{ "in_hopid", "2147483648", -EINVAL, "0\n", "in_hopid 2^31" },
-	{ "out_hopid", "-1", 0, "-1\n", "out_hopid -1" },
-	{ "out_hopid", "8", 0, "8\n", "out_hopid 8" },
-	{ "out_hopid", "7", -EINVAL, "0\n", "out_hopid 7" },
-	{ "out_hopid", "2047", 0, "2047\n", "out_hopid 2047" },
-	{ "out_hopid", "2048", -EINVAL, "0\n", "out_hopid 2048" },
+	{ "ring_size", "31", -EINVAL, "256\n" },
+	{ "ring_size", "32", 0, "32\n" },
+	{ "ring_size", "4096", 0, "4096\n" },
+	{ "ring_size", "4097", -EINVAL, "256\n" },
+	{ "ring_size", "0", -EINVAL, "256\n" },
+	{ "ring_size", "", -EINVAL, "256\n", "empty" },
+	{ "ring_size", "abc", -EINVAL, "256\n" },
+	{ "ring_size", "-1", -EINVAL, "256\n" },
+	{ "ring_size", "0x20", 0, "32\n" },
+	{ "ring_size", "040", 0, "32\n", "octal 040" },
+	{ "ring_size", "64\n", 0, "64\n", "64 newline" },
+	{ "ring_size", " 64", -EINVAL, "256\n", "leading space" },
+	{ "ring_size", "64 64", -EINVAL, "256\n", "two values" },
+	{ "ring_size", "4294967296", -EINVAL, "256\n", "2^32" },
+	{ "ring_size", "99999999999999999999", -EINVAL, "256\n", "huge" },
+	{ "throttling", "0", 0, "0\n" },
+	{ "throttling", "256", 0, "256\n" },
+	{ "throttling", "16776960", 0, "16776960\n", "max" },
+	{ "throttling", "16776961", -EINVAL, "8192\n", "max+1" },
+	{ "throttling", "4294967295", -EINVAL, "8192\n", "2^32-1" },
+	{ "throttling", "4294967296", -EINVAL, "8192\n", "2^32" },
+	{ "throttling", "-1", -EINVAL, "8192\n" },
+	{ "throttling", "", -EINVAL, "8192\n", "empty" },
+	{ "throttling", "0x100", 0, "256\n" },
+	{ "busy_poll", "1", 0, "1\n" },
+	{ "busy_poll", "y", 0, "1\n" },
+	{ "busy_poll", "Y", 0, "1\n" },
+	{ "busy_poll", "on", 0, "1\n" },
+	{ "busy_poll", "1\n", 0, "1\n", "1 newline" },
+	{ "busy_poll", "0", 0, "0\n" },
+	{ "busy_poll", "n", 0, "0\n" },
+	{ "busy_poll", "off", 0, "0\n" },
+	{ "busy_poll", "2", -EINVAL, "0\n" },
+	{ "busy_poll", "x", -EINVAL, "0\n" },
+	{ "busy_poll", "", -EINVAL, "0\n", "empty" },
+	{ "in_hopid", "-1", 0, "-1\n" },
+	{ "in_hopid", "0", 0, "0\n" },
+	{ "in_hopid", "8", 0, "8\n" },
+	{ "in_hopid", "7", -EINVAL, "0\n" },
+	{ "in_hopid", "1", -EINVAL, "0\n" },
+	{ "in_hopid", "-2", -EINVAL, "0\n" },
+	{ "in_hopid", "2047", 0, "2047\n" },
+	{ "in_hopid", "2048", -EINVAL, "0\n" },
+	{ "in_hopid", "0x10", 0, "16\n" },
+	{ "in_hopid", "abc", -EINVAL, "0\n" },
+	{ "in_hopid", "", -EINVAL, "0\n", "empty" },
+	{ "in_hopid", "2147483648", -EINVAL, "0\n", "2^31" },
+	{ "out_hopid", "-1", 0, "-1\n" },
+	{ "out_hopid", "8", 0, "8\n" },
+	{ "out_hopid", "7", -EINVAL, "0\n" },
+	{ "out_hopid", "2047", 0, "2047\n" },
+	{ "out_hopid", "2048", -EINVAL, "0\n" },
 };
 
-KUNIT_ARRAY_PARAM_DESC(tbstream_test_store, tbstream_test_store_cases, desc);
+/* Case name of an attribute write: the attribute, then @label or @input */
+static void tbstream_test_attr_desc(char *desc, const char *attr,
+				    const char *input, const char *label)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s %s", attr, label ?: input);
+}
+
+static void tbstream_test_store_desc(const struct tbstream_test_store_case *c,
+				     char *desc)
+{
+	tbstream_test_attr_desc(desc, c->attr, c->input, c->desc);
+}
+
+KUNIT_ARRAY_PARAM(tbstream_test_store, tbstream_test_store_cases,
+		  tbstream_test_store_desc);
 
 static void tbstream_test_configfs_store(struct kunit *test)
 {
@@ -946,7 +958,7 @@ static void tbstream_test_configfs_store(struct kunit *test)
  * @input: What is written
  * @err: Expected error, 0 for success
  * @hopid: HopID shown afterwards
- * @desc: Case name
+ * @desc: What the case name says after @attr, if not @input
  */
 struct tbstream_test_hopid_case {
 	const char *attr;
@@ -958,22 +970,29 @@ struct tbstream_test_hopid_case {
 
 /* The simulated hosts have HopIDs 8 to 63; automatic ones start at 9 */
 static const struct tbstream_test_hopid_case tbstream_test_hopid_cases[] = {
-	{ "in_hopid", "-1", 0, 9, "in_hopid -1" },
-	{ "in_hopid", "0", 0, 0, "in_hopid 0" },
-	{ "in_hopid", "8", 0, 8, "in_hopid 8" },
-	{ "in_hopid", "63", 0, 63, "in_hopid 63" },
-	{ "in_hopid", "64", -EINVAL, 0, "in_hopid 64" },
-	{ "in_hopid", "7", -EINVAL, 0, "in_hopid 7" },
-	{ "in_hopid", "2047", -EINVAL, 0, "in_hopid 2047" },
-	{ "in_hopid", "2048", -EINVAL, 0, "in_hopid 2048" },
-	{ "out_hopid", "-1", 0, 9, "out_hopid -1" },
-	{ "out_hopid", "8", 0, 8, "out_hopid 8" },
-	{ "out_hopid", "63", 0, 63, "out_hopid 63" },
-	{ "out_hopid", "64", -EINVAL, 0, "out_hopid 64" },
-	{ "out_hopid", "7", -EINVAL, 0, "out_hopid 7" },
+	{ "in_hopid", "-1", 0, 9 },
+	{ "in_hopid", "0", 0, 0 },
+	{ "in_hopid", "8", 0, 8 },
+	{ "in_hopid", "63", 0, 63 },
+	{ "in_hopid", "64", -EINVAL, 0 },
+	{ "in_hopid", "7", -EINVAL, 0 },
+	{ "in_hopid", "2047", -EINVAL, 0 },
+	{ "in_hopid", "2048", -EINVAL, 0 },
+	{ "out_hopid", "-1", 0, 9 },
+	{ "out_hopid", "8", 0, 8 },
+	{ "out_hopid", "63", 0, 63 },
+	{ "out_hopid", "64", -EINVAL, 0 },
+	{ "out_hopid", "7", -EINVAL, 0 },
 };
 
-KUNIT_ARRAY_PARAM_DESC(tbstream_test_hopid, tbstream_test_hopid_cases, desc);
+static void tbstream_test_hopid_desc(const struct tbstream_test_hopid_case *c,
+				     char *desc)
+{
+	tbstream_test_attr_desc(desc, c->attr, c->input, c->desc);
+}
+
+KUNIT_ARRAY_PARAM(tbstream_test_hopid, tbstream_test_hopid_cases,
+		  tbstream_test_hopid_desc);
 
 static void tbstream_test_configfs_hopid_attached(struct kunit *test)
 {
