@@ -2626,39 +2626,26 @@ static void tbstream_test_review_rmdir_detached_read(struct kunit *test)
 	struct tbstream_test *t = test->priv;
 	struct tbstream_test_io *io;
 	struct tbstream_file *fb;
-	struct tbstream *a, *b;
-	u8 *buf;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_sim_cable_unplug(t->cable);
-	fb = tbstream_test_open(test, b, false);
-	buf = tbstream_test_alloc(test, 100);
-	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
-	tbstream_test_expect_blocked(test, io);
-
-	kunit_release_action(test, tbstream_test_rmdir, b);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
-	KUNIT_EXPECT_EQ(test, io->ret, 0);
+	fb = tbstream_test_open(test, t->b, false);
+	io = tbstream_test_blocked_read(test, fb, t->b);
+	kunit_release_action(test, tbstream_test_rmdir, t->b);
+	tbstream_test_expect_io_ret(test, io, 0);
 }
 
 /* rmdir of an open stream that did no I/O still ends the peer's read */
 static void tbstream_test_review_rmdir_without_io(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_test_io *io;
 	struct tbstream_file *fb;
-	struct tbstream *a, *b;
-	u8 *buf;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
-	fb = tbstream_test_open(test, b, true);
-	buf = tbstream_test_alloc(test, 100);
-	io = tbstream_test_io_start(test, fb, false, buf, 100, false);
-	tbstream_test_expect_blocked(test, io);
-
-	tbstream_test_open(test, a, true);
-	kunit_release_action(test, tbstream_test_rmdir, a);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(io));
-	KUNIT_EXPECT_EQ(test, io->ret, 0);
+	fb = tbstream_test_open(test, t->b, true);
+	io = tbstream_test_blocked_read(test, fb, t->b);
+	tbstream_test_open(test, t->a, true);
+	kunit_release_action(test, tbstream_test_rmdir, t->a);
+	tbstream_test_expect_io_ret(test, io, 0);
 }
 
 /*
@@ -2667,13 +2654,12 @@ static void tbstream_test_review_rmdir_without_io(struct kunit *test)
  */
 static void tbstream_test_review_half_inherited(struct kunit *test)
 {
-	struct tbstream *a, *b;
+	struct tbstream_test *t = test->priv;
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
-	tbstream_test_set(test, a, "in_hopid", "20");
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_IN), 20);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_OUT), 0);
-	tbstream_test_open_fails(test, a, true, -EINVAL);
+	tbstream_test_set(test, t->a, "in_hopid", "20");
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(t->a, TBSTREAM_IN), 20);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(t->a, TBSTREAM_OUT), 0);
+	tbstream_test_open_fails(test, t->a, true, -EINVAL);
 }
 
 /**
@@ -2741,18 +2727,22 @@ static __poll_t tbstream_test_poll_sleep(struct kunit *test,
 	return tbstream_poll(f, NULL, &p->pt);
 }
 
+static bool tbstream_test_poller_woken(struct tbstream_test_poller *p)
+{
+	return atomic_read(&p->woken);
+}
+
 /* With busy_poll, a task sleeping in poll() still wakes when data comes */
 static void tbstream_test_review_busy_poll_poll(struct kunit *test)
 {
-	unsigned long deadline = tbstream_test_deadline();
+	struct tbstream_test *t = test->priv;
 	struct tbstream_test_poller *p;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	bool woken;
 	u8 buf[8];
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
-	tbstream_test_set(test, b, "busy_poll", "1");
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
+	tbstream_test_set(test, t->b, "busy_poll", "1");
+	tbstream_test_open_pair(test, t->a, t->b, &fa, &fb);
 	/* The first frame takes the interrupt the rings started with */
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "1234", 4, true), 4);
 	KUNIT_ASSERT_EQ(test, tbstream_test_read_all(test, fb, buf, 4), 4);
@@ -2760,10 +2750,11 @@ static void tbstream_test_review_busy_poll_poll(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, tbstream_test_poll_sleep(test, fb, &p) &
 			   EPOLLIN);
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "5678", 4, true), 4);
-	while (!atomic_read(&p->woken) && !tbstream_test_timed_out(deadline))
-		;
-	KUNIT_EXPECT_GT(test, atomic_read(&p->woken), 0);
-	KUNIT_EXPECT_TRUE(test, tbstream_test_poll(fb) & EPOLLIN);
+	read_poll_timeout(tbstream_test_poller_woken, woken, woken,
+			  TBSTREAM_TEST_POLL_US, TBSTREAM_TEST_TIMEOUT_US, false,
+			  p);
+	KUNIT_EXPECT_TRUE(test, woken);
+	KUNIT_EXPECT_TRUE(test, tbstream_poll(fb, NULL, NULL) & EPOLLIN);
 }
 
 /**
@@ -2820,11 +2811,11 @@ static void tbstream_test_hold(struct kunit *test, struct mutex *lock)
  */
 static void tbstream_test_review_nonblock_contended(struct kunit *test)
 {
+	struct tbstream_test *t = test->priv;
 	struct tbstream_file *fa, *fb;
-	struct tbstream *a, *b;
+	struct tbstream *a = t->a, *b = t->b;
 	u8 buf[4];
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "abcd", 4, true), 4);
 	KUNIT_ASSERT_TRUE(test, tbstream_test_wait_poll(fb, EPOLLIN) &
@@ -2842,11 +2833,11 @@ static void tbstream_test_review_nonblock_contended(struct kunit *test)
 static void tbstream_test_review_nowait(struct kunit *test)
 {
 	const unsigned int nowait = TBSTREAM_IO_NONBLOCK | TBSTREAM_IO_NOWAIT;
+	struct tbstream_test *t = test->priv;
+	struct tbstream *b = t->b;
 	struct tbstream_file *fb;
-	struct tbstream *a, *b;
 	u8 buf[4];
 
-	tbstream_test_pair(test, "x", TBSTREAM_TEST_RING, &a, &b);
 	fb = tbstream_test_open(test, b, true);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_flags(fb, buf, 4, nowait),
 			-EAGAIN);
@@ -2871,7 +2862,7 @@ static struct kunit_case tbstream_review_cases[] = {
 
 static struct kunit_suite tbstream_review_suite = {
 	.name = "thunderbolt_stream_review",
-	.init = tbstream_test_init,
+	.init = tbstream_test_init_pair,
 	.test_cases = tbstream_review_cases,
 };
 
