@@ -1,0 +1,269 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the unmodified thunderbolt.ko on the emulated Thunderbolt host
+# controller (qemu/tb-nhi.c, built by harness/qemu.sh) and judge it.
+#
+#   bash harness/tbvm.sh           single: one guest with -device tb-nhi;
+#                                  thunderbolt.ko binds, the ICM handshake
+#                                  completes, domain0 and 0-0 appear, and
+#                                  a module reload does it again
+#   bash harness/tbvm.sh pair      two guests joined by the cable (a QEMU
+#                                  socket chardev): XDomain 0-1 and the
+#                                  stream service 0-1.0 on both, then
+#                                  TBVM_MIB MiB through /dev/tbstream0
+#                                  with equal SHA-256 at both ends
+#   bash harness/tbvm.sh all       both
+#
+# Builds only what is stale, under .build/:
+#   tbvm-kernel/          O= build of .build/linux: the test-VM fragment
+#                         (harness/vm/kernel.config and the kselftest
+#                         config, as harness/vm.sh merges them) plus
+#                         CONFIG_PCI_MSI=y, which the NHI driver needs
+#                         (seeded once from .build/vm-kernel if that is
+#                         built, so that only what PCI_MSI touches is
+#                         recompiled)
+#   tbvm-initramfs.cpio.gz  busybox, the modules and harness/tbvm/init
+#   tbvm-<name>-console.log, tbvm-<name>-results.log   per guest
+#
+# A guest fails on a "not ok" line, a missing @@TBVM-DONE@@ (hang or
+# timeout, TBVM_TIMEOUT seconds), a kernel splat (SPLAT_RE), a
+# thunderbolt error/fail/warn line on the console or a kmemleak report;
+# the pair also fails when the two SHA-256 lines differ. Prints
+# "N passed, N failed".
+
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+TBVMK="$BUILD/tbvm-kernel"
+MODSTAGE="$BUILD/tbvm-modules"
+ROOTFS="$BUILD/tbvm-rootfs"
+INITRAMFS="$BUILD/tbvm-initramfs.cpio.gz"
+TESTDIR="$SRC/tools/testing/selftests/drivers/thunderbolt/stream"
+TBVM_TIMEOUT=${TBVM_TIMEOUT:-600}
+TBVM_MIB=${TBVM_MIB:-4}
+TB_ERR_RE='thunderbolt.*(error|fail|warn)|tb-nhi'
+PASSED=0
+FAILED=0
+
+kmake() {
+	make -C "$KTREE" O="$TBVMK" ARCH=x86_64 -j"$JOBS" "$@"
+}
+
+fragment() {
+	cat "$SRC/harness/vm/kernel.config"
+	if [ -e "$SRC/drivers/thunderbolt/stream_sim.c" ] &&
+	   grep -q '^config USB4_STREAM_SIM' \
+		"$SRC/drivers/thunderbolt/Kconfig.stream"; then
+		echo "CONFIG_USB4_STREAM_SIM=y"
+	fi
+	[ -f "$TESTDIR/config" ] && cat "$TESTDIR/config"
+	echo "CONFIG_PCI_MSI=y"
+}
+
+configure_kernel() {
+	local stamp="$TBVMK/.tbvm-config-stamp" want frag="$TBVMK/.tbvm-fragment"
+
+	if [ -d "$TBVMK" ] && ! cmp -s "$KTREE/.tbstream-unpacked" \
+		"$TBVMK/.tbvm-tree"; then
+		log "kernel tree changed, removing $TBVMK"
+		rm -rf "$TBVMK"
+	fi
+	if [ ! -d "$TBVMK" ] && [ -f "$BUILD/vm-kernel/arch/x86/boot/bzImage" ]; then
+		log "seeding $TBVMK from $BUILD/vm-kernel"
+		cp -a "$BUILD/vm-kernel" "$TBVMK"
+		rm -f "$TBVMK/.tbstream-config-stamp"
+	fi
+	mkdir -p "$TBVMK"
+	cp "$KTREE/.tbstream-unpacked" "$TBVMK/.tbvm-tree"
+	want=$( (fragment; cat "$SRC/drivers/thunderbolt/Kconfig.stream") |
+		sha256sum | cut -d' ' -f1)
+	if [ -f "$TBVMK/.config" ] && [ -f "$stamp" ] &&
+	   [ "$(cat "$stamp")" = "$want" ]; then
+		return 0
+	fi
+	log "configuring $TBVMK"
+	fragment >"$frag"
+	kmake -s tinyconfig >/dev/null 2>&1
+	"$KTREE/scripts/kconfig/merge_config.sh" -m -O "$TBVMK" \
+		"$TBVMK/.config" "$frag" >"$TBVMK/.tbvm-merge.log" 2>&1 ||
+		die "merge_config failed, see $TBVMK/.tbvm-merge.log"
+	kmake -s olddefconfig >/dev/null 2>&1
+	grep -qx 'CONFIG_PCI_MSI=y' "$TBVMK/.config" ||
+		die "CONFIG_PCI_MSI did not stick in $TBVMK/.config"
+	grep -qx 'CONFIG_USB4=m' "$TBVMK/.config" ||
+		die "CONFIG_USB4=m did not stick in $TBVMK/.config"
+	echo "$want" >"$stamp"
+}
+
+build_kernel() {
+	local t0=$SECONDS
+
+	log "building kernel and modules in $TBVMK"
+	kmake bzImage modules >"$BUILD/tbvm-build.log" 2>&1 || {
+		grep -E 'error|Error' "$BUILD/tbvm-build.log" | head -40 >&2
+		die "kernel build failed, see $BUILD/tbvm-build.log"
+	}
+	KREL=$(kmake -s kernelrelease)
+	rm -rf "$MODSTAGE"
+	kmake -s INSTALL_MOD_PATH="$MODSTAGE" INSTALL_MOD_STRIP=1 \
+		modules_install >>"$BUILD/tbvm-build.log" 2>&1 ||
+		die "modules_install failed, see $BUILD/tbvm-build.log"
+	log "kernel $KREL ready ($((SECONDS - t0))s)"
+}
+
+build_initramfs() {
+	local busybox applet gen
+
+	busybox=$(command -v busybox) || die "busybox not installed"
+	rm -rf "$ROOTFS"
+	mkdir -p "$ROOTFS"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,lib}
+	cp "$busybox" "$ROOTFS/bin/busybox"
+	for applet in $("$busybox" --list-full); do
+		[ -e "$ROOTFS/$applet" ] || ln -s /bin/busybox "$ROOTFS/$applet"
+	done
+	install -m 755 "$SRC/harness/tbvm/init" "$ROOTFS/init"
+	cp -a "$MODSTAGE/lib/modules" "$ROOTFS/lib/"
+	gen="$TBVMK/usr/gen_init_cpio"
+	[ -x "$gen" ] || die "$gen missing"
+	{
+		(cd "$ROOTFS" && find . -mindepth 1 | LC_ALL=C sort |
+			cpio --quiet -o -H newc -R 0:0) | gzip -1
+		printf '%s\n' 'nod /dev/console 600 0 0 c 5 1' \
+			'nod /dev/null 666 0 0 c 1 3' | "$gen" - | gzip -1
+	} >"$INITRAMFS.tmp"
+	mv "$INITRAMFS.tmp" "$INITRAMFS"
+}
+
+# start_guest NAME ROLE DEVICE-OPTIONS [QEMU ARGS...]: in the background
+start_guest() {
+	local name=$1 role=$2 dev=$3
+
+	shift 3
+	: >"$BUILD/tbvm-$name-results.log"
+	timeout -k 10 "$TBVM_TIMEOUT" "$QEMU" -accel tcg \
+		-L /usr/share/seabios -L /usr/lib/ipxe/qemu -L /usr/share/qemu \
+		-m "${TBVM_MEM:-1G}" -smp "${TBVM_SMP:-1}" -nographic \
+		-no-reboot -monitor none -nic none \
+		-serial stdio -serial "file:$BUILD/tbvm-$name-results.log" \
+		-kernel "$TBVMK/arch/x86/boot/bzImage" -initrd "$INITRAMFS" \
+		-append "console=ttyS0 panic=-1 tbvm=$role tbvm_mib=$TBVM_MIB ${TBVM_APPEND:-}" \
+		-device "tb-nhi$dev" "$@" \
+		</dev/null >"$BUILD/tbvm-$name-console.log" 2>&1 &
+	GUEST_PID=$!
+}
+
+# judge NAME RC: count the guest's results and print what is wrong
+judge() {
+	local name=$1 rc=$2
+	local res="$BUILD/tbvm-$name-results.log"
+	local con="$BUILD/tbvm-$name-console.log" p f bad=0 leaks
+
+	tr -d '\r' <"$res" >"$res.tmp" && mv "$res.tmp" "$res"
+	sed '/^@@KMEMLEAK-BEGIN@@/,$d' "$res" | sed "s/^/[$name] /"
+	p=$(grep -c '^ok ' "$res" || true)
+	f=$(grep -c '^not ok ' "$res" || true)
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		log "ERROR: $name did not finish within ${TBVM_TIMEOUT}s"
+		bad=1
+	elif [ "$rc" != 0 ]; then
+		log "ERROR: qemu ($name) exited with $rc"
+		tail -20 "$con" >&2
+		bad=1
+	fi
+	if ! grep -q '^@@TBVM-DONE@@' "$res"; then
+		log "ERROR: $name did not finish its tests (see $con)"
+		tail -30 "$con" >&2
+		bad=1
+	fi
+	if find_splats "$con" >"$BUILD/tbvm-$name-splats.log"; then
+		log "ERROR: kernel splat on the $name console:"
+		head -20 "$BUILD/tbvm-$name-splats.log" >&2
+		bad=1
+	fi
+	if grep -aiE "$TB_ERR_RE" "$con" | grep -avE '^(not )?ok [0-9]+ |^# ' \
+		>"$BUILD/tbvm-$name-tberrors.log"; then
+		log "ERROR: thunderbolt errors or warnings on the $name console:"
+		head -20 "$BUILD/tbvm-$name-tberrors.log" >&2
+		bad=1
+	fi
+	leaks=$(sed -n '/^@@KMEMLEAK-BEGIN@@/,/^@@KMEMLEAK-END@@/p' "$res" |
+		grep -v '^@@' || true)
+	if [ -n "$leaks" ]; then
+		log "ERROR: kmemleak reports on $name:"
+		echo "$leaks" | head -40 >&2
+		bad=1
+	fi
+	PASSED=$((PASSED + p))
+	FAILED=$((FAILED + f + bad))
+	return 0
+}
+
+run_single() {
+	local rc=0
+
+	log "single guest (timeout ${TBVM_TIMEOUT}s)"
+	start_guest single single ",uid=0x8086000000000101"
+	wait "$GUEST_PID" || rc=$?
+	judge single "$rc"
+}
+
+run_pair() {
+	local sock="$BUILD/tbvm-cable.sock" pa pb ra=0 rb=0 sa sb
+
+	log "two guests on one cable, $TBVM_MIB MiB (timeout ${TBVM_TIMEOUT}s)"
+	rm -f "$sock"
+	start_guest recv recv ",uid=0x8086000000000a0a,chardev=cable" \
+		-chardev "socket,id=cable,path=$sock,server=on,wait=off"
+	pa=$GUEST_PID
+	for _ in $(seq 50); do
+		[ -S "$sock" ] && break
+		sleep 0.1
+	done
+	start_guest send send ",uid=0x8086000000000b0b,chardev=cable" \
+		-chardev "socket,id=cable,path=$sock,reconnect=1"
+	pb=$GUEST_PID
+	wait "$pa" || ra=$?
+	wait "$pb" || rb=$?
+	judge recv "$ra"
+	judge send "$rb"
+	sa=$(sed -n 's/^SHA256 recv //p' "$BUILD/tbvm-recv-results.log")
+	sb=$(sed -n 's/^SHA256 send //p' "$BUILD/tbvm-send-results.log")
+	if [ -n "$sa" ] && [ "$sa" = "$sb" ]; then
+		log "sha256 equal at both ends: $sa"
+		PASSED=$((PASSED + 1))
+	else
+		log "ERROR: sha256 differ: recv '$sa', send '$sb'"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+main() {
+	local what=${1:-single}
+
+	case "$what" in
+	single|pair|all) ;;
+	*) die "usage: $0 [single|pair|all]" ;;
+	esac
+	[ -f "$KTREE/.tbstream-unpacked" ] || bash "$SRC/harness/prepare.sh"
+	bash "$SRC/harness/prepare.sh" >/dev/null 2>&1 ||
+		die "harness/prepare.sh failed"
+	QEMU=$(bash "$SRC/harness/qemu.sh" | tail -1)
+	[ -x "$QEMU" ] || die "no qemu binary from harness/qemu.sh"
+
+	exec 9>"$BUILD/tbvm.lock"
+	flock -n 9 || { log "waiting for another tbvm.sh"; flock 9; }
+	configure_kernel
+	build_kernel
+	build_initramfs
+
+	case "$what" in
+	single) run_single ;;
+	pair) run_pair ;;
+	all) run_single; run_pair ;;
+	esac
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" = 0 ]
+}
+
+main "$@"
