@@ -838,6 +838,7 @@ ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
 	bool stalled = false;
 	ssize_t copied = 0;
 	ssize_t ret;
+	bool full;
 
 	while (iov_iter_count(from)) {
 		ret = tbstream_lock_running(f, &s->tx_mutex, flags);
@@ -848,7 +849,8 @@ ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
 			return copied ?: -EPIPE;
 		}
 		ret = tbstream_tx_copy(s, from);
-		if (ret >= 0 && iov_iter_count(from)) {
+		full = tbstream_tx_full(s);
+		if (ret >= 0 && iov_iter_count(from) && full) {
 			/* Out of credits: count each wait once */
 			if (ret || !stalled)
 				s->stats.credit_stalls++;
@@ -861,7 +863,8 @@ ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
 		if (ret < 0)
 			return copied ?: ret;
 		copied += ret;
-		if (!iov_iter_count(from))
+		/* Short with room left: the source faulted; -EFAULT comes next */
+		if (!iov_iter_count(from) || !full)
 			break;
 		if (flags & TBSTREAM_IO_NONBLOCK)
 			return copied ?: -EAGAIN;

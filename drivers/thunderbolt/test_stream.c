@@ -30,6 +30,8 @@
 #include <linux/jiffies.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -2850,7 +2852,96 @@ static void tbstream_test_review_nowait(struct kunit *test)
 			-EAGAIN);
 }
 
+/**
+ * struct tbstream_test_uwrite - A write() of user memory, from a kthread
+ * @f: File written
+ * @mm: Address space of @uaddr, the test's
+ * @uaddr: One mapped page of user memory, followed by an unmapped one
+ * @ret: What tbstream_write() returned
+ * @done: Completed when it returned
+ * @task: The kthread
+ */
+struct tbstream_test_uwrite {
+	struct tbstream_file *f;
+	struct mm_struct *mm;
+	unsigned long uaddr;
+	ssize_t ret;
+	struct completion done;
+	struct task_struct *task;
+};
+
+static int tbstream_test_uwrite_fn(void *data)
+{
+	struct tbstream_test_uwrite *w = data;
+	struct iovec iov[2] = {
+		{ .iov_base = (void __user *)w->uaddr, .iov_len = PAGE_SIZE },
+		{ .iov_base = NULL, .iov_len = PAGE_SIZE },
+	};
+	struct iov_iter iter;
+
+	kthread_use_mm(w->mm);
+	iov_iter_init(&iter, ITER_SOURCE, iov, ARRAY_SIZE(iov), 2 * PAGE_SIZE);
+	w->ret = tbstream_write(w->f, &iter, 0);
+	kthread_unuse_mm(w->mm);
+	complete(&w->done);
+	while (!kthread_should_stop())
+		schedule_timeout_interruptible(1);
+	return 0;
+}
+
+static void tbstream_test_uwrite_stop(void *data)
+{
+	struct tbstream_test_uwrite *w = data;
+
+	kthread_stop(w->task);
+	put_task_struct(w->task);
+}
+
+/*
+ * A write whose source faults after a whole frame returns that frame's
+ * bytes at once; it does not wait for credits as if the ring were full.
+ * Host B does no I/O, so no frame of host A's ever completes.
+ */
+static void tbstream_test_review_efault_write(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_test_uwrite *w;
+	struct tbstream_file *fb;
+	unsigned long timeout;
+	u8 *src, *dst;
+
+	w = kunit_kzalloc(test, sizeof(*w), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, w);
+	w->uaddr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE,
+				 PROT_READ | PROT_WRITE,
+				 MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_NE_MSG(test, w->uaddr, 0, "no user memory");
+	src = tbstream_test_pattern(test, PAGE_SIZE, 21);
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)w->uaddr, src,
+					   PAGE_SIZE), 0);
+	w->mm = current->mm;
+	w->f = tbstream_test_open(test, t->a, false);
+	init_completion(&w->done);
+	w->task = kthread_create(tbstream_test_uwrite_fn, w, "tbstream_uw");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(w->task));
+	get_task_struct(w->task);
+	wake_up_process(w->task);
+	tbstream_test_defer(test, tbstream_test_uwrite_stop, w);
+
+	timeout = msecs_to_jiffies(TBSTREAM_TEST_TIMEOUT_MS);
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&w->done, timeout));
+	KUNIT_EXPECT_EQ(test, w->ret, PAGE_SIZE);
+
+	/* What was accepted is what arrives */
+	fb = tbstream_test_open(test, t->b, true);
+	dst = tbstream_test_alloc(test, PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, PAGE_SIZE),
+			PAGE_SIZE);
+	tbstream_test_expect_bytes(test, dst, src, PAGE_SIZE);
+}
+
 static struct kunit_case tbstream_review_cases[] = {
+	KUNIT_CASE(tbstream_test_review_efault_write),
 	KUNIT_CASE(tbstream_test_review_nonblock_contended),
 	KUNIT_CASE(tbstream_test_review_nowait),
 	KUNIT_CASE(tbstream_test_review_rmdir_detached_read),
