@@ -1599,7 +1599,8 @@ static int tbstream_change_hopid(struct tbstream *s,
  * Context: Process context.
  * Return: %0; -EINVAL for a value out of range, -EBUSY while open or when
  * the exact HopID is taken, -ENOSPC when no HopID is free, or the error
- * of advertising the stream (-ENOMEM).
+ * of advertising the stream (-ENOMEM, or -ENOSPC when the backend
+ * advertises as many streams as it can).
  */
 int tbstream_set_hopid(struct tbstream *s, enum tbstream_direction dir,
 		       int value)

@@ -380,6 +380,17 @@ __poll_t tbstream_poll(struct tbstream_file *f, struct file *file,
 		       poll_table *wait);
 
 /* stream_tb.c: the Thunderbolt backend and its service driver */
+
+/*
+ * Linux peers refuse a properties block of more than 500 dwords
+ * (TB_XDP_PROPERTIES_MAX_LENGTH), and with it every XDomain service of
+ * this host, thunderbolt-net included. An advertised stream costs 17
+ * dwords (its entry in the "stream" directory, and a directory of a UUID
+ * and two immediates): this many leave room for the rest of the block
+ * (the host's names, thunderbolt-net, the "stream" service itself).
+ */
+#define TBSTREAM_TB_ADVERTS_MAX		16
+
 int tbstream_tb_init(void);
 void tbstream_tb_exit(void);
 #if IS_ENABLED(CONFIG_KUNIT)

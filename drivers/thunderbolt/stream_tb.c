@@ -300,6 +300,19 @@ err_free_dir:
 	return ret;
 }
 
+/* Streams in the published directory */
+static unsigned int tbstream_tb_published(void)
+{
+	const struct tbstream_tb_advert *adv;
+	unsigned int n = 0;
+
+	lockdep_assert_held(&tbstream_tb_lock);
+
+	list_for_each_entry(adv, &tbstream_tb_adverts, node)
+		n += !tbstream_tb_advert_shadowed(adv);
+	return n;
+}
+
 static struct tbstream_tb_advert *
 tbstream_tb_find_advert(const struct tbstream_peer *peer, const char *name)
 {
@@ -354,7 +367,13 @@ static int tbstream_tb_advertise(struct tbstream_peer *peer,
 			 name);
 		goto out_unlock;
 	}
-	ret = tbstream_tb_publish();
+	if (added && tbstream_tb_published() > TBSTREAM_TB_ADVERTS_MAX) {
+		dev_warn(peer->dev, "%s: more than %d streams to advertise\n",
+			 name, TBSTREAM_TB_ADVERTS_MAX);
+		ret = -ENOSPC;
+	} else {
+		ret = tbstream_tb_publish();
+	}
 	if (ret) {
 		/* Keep what peers see, so that asking again publishes again */
 		if (added) {

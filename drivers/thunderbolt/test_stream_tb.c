@@ -1515,7 +1515,51 @@ static void tbstream_tb_test_advert_other_peer(struct kunit *test)
 	tbstream_tb_test_expect_advertised(test, "beta", 11, 12);
 }
 
+/*
+ * The published block stays well inside the 500 dwords a Linux peer takes:
+ * one stream more than %TBSTREAM_TB_ADVERTS_MAX is refused with -ENOSPC
+ * and not published, until another one is withdrawn.
+ */
+static void tbstream_tb_test_advert_cap(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer;
+	size_t len, empty_len;
+	struct tb_service *svc;
+	char *name;
+	int i;
+
+	svc = tbstream_tb_test_plug_bound(test, t->xd);
+	peer = tbstream_tb_test_peer(test, svc);
+	tbstream_tb_test_format(test, tbstream_tb_test_build_dir(test),
+				&empty_len);
+	for (i = 0; i < TBSTREAM_TB_ADVERTS_MAX; i++) {
+		name = kunit_kzalloc(test, TBSTREAM_NAME_MAX + 1, GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, name);
+		snprintf(name, TBSTREAM_NAME_MAX + 1, "s%d", i);
+		KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, peer, name,
+								 9, 10), 0);
+	}
+	/* 17 dwords a stream, and the service with them under 300 dwords */
+	tbstream_tb_test_format(test, tbstream_tb_test_build_dir(test), &len);
+	KUNIT_EXPECT_EQ(test, len - empty_len, 17 * TBSTREAM_TB_ADVERTS_MAX);
+	KUNIT_EXPECT_LE(test, len, 300);
+
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertise(test, peer, "last",
+							 9, 10), -ENOSPC);
+	tbstream_tb_test_expect_withdrawn(test, "last");
+	/* Changing one that is published is no new stream */
+	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "s0", 11, 12), 0);
+	tbstream_tb_test_expect_advertised(test, "s0", 11, 12);
+
+	peer->ops->withdraw(peer, "s1");
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertise(test, peer, "last",
+							 9, 10), 0);
+	tbstream_tb_test_expect_advertised(test, "last", 9, 10);
+}
+
 static struct kunit_case tbstream_tb_advert_cases[] = {
+	KUNIT_CASE(tbstream_tb_test_advert_cap),
 	KUNIT_CASE(tbstream_tb_test_advert_golden),
 	KUNIT_CASE(tbstream_tb_test_advert_empty),
 	KUNIT_CASE(tbstream_tb_test_advert_update_withdraw),
