@@ -1808,7 +1808,6 @@ static void tbstream_tb_test_core_same_name_handover(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_tb_test_rivals r;
-	struct tb_service *svc_a;
 
 	tbstream_tb_test_rivals(test, &r);
 
@@ -1820,7 +1819,7 @@ static void tbstream_tb_test_core_same_name_handover(struct kunit *test)
 	tbstream_tb_test_expect_advertised(test, "alpha", 13, 12);
 
 	/* A, back, now waits for B */
-	svc_a = tbstream_tb_test_plug_bound(test, t->xd);
+	tbstream_tb_test_plug_bound(test, t->xd);
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 10));
 	tbstream_tb_test_expect_advertised(test, "alpha", 13, 12);
 	tbstream_tb_test_unplug(test, r.svc_b);
