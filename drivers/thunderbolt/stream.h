@@ -435,6 +435,7 @@ void tbstream_sim_inject_rx_flags(struct tbstream_sim_cable *cable,
 void tbstream_sim_set_stall(struct tbstream_sim_cable *cable, bool stall);
 unsigned int tbstream_sim_hopids_in_use(struct tbstream_sim_cable *cable,
 					enum tbstream_sim_end end);
+void tbstream_sim_cable_flush(struct tbstream_sim_cable *cable);
 #else
 static inline int tbstream_sim_init(void) { return 0; }
 static inline void tbstream_sim_exit(void) { }

@@ -37,7 +37,7 @@
  * Each host has what a &struct tb_xdomain gives a service driver: an
  * in and an out HopID space (8 to 63 by default), and a list of streams
  * it advertises to the other host. A change of one host's list is
- * reported to the other host's core from a work item.
+ * reported to the other host's core from a work item of the cable.
  *
  * Rings follow the NHI frame mode contract of tb_ring_*() in polling mode:
  * a ring has @size descriptors of which at most @size - 1 carry frames;
@@ -138,8 +138,8 @@ struct tbstream_sim_ring {
  *		  (P: &tbstream_sim_cable.wire_lock)
  * @registered: @peer is registered with the core
  *		(P: &tbstream_sim_cable.plug_lock)
- * @changed_work: Tells this host's core that the other host's
- *		  advertisements changed
+ * @changed: The other host's advertisements changed since this host's
+ *	     core was last told (P: &tbstream_sim_cable.lock)
  */
 struct tbstream_sim_host {
 	struct tbstream_peer peer;
@@ -151,7 +151,7 @@ struct tbstream_sim_host {
 	struct list_head rings;
 	u32 inject_flags;
 	bool registered;
-	struct work_struct changed_work;
+	bool changed;
 };
 
 /**
@@ -163,8 +163,9 @@ struct tbstream_sim_host {
  * @plug_lock: Serializes plugging, unplugging and the notifications to
  *	       the core. Guards @host[].registered; @plugged is written
  *	       under both it and @wire_lock. Taken outside the core's locks.
- * @lock: Guards @host[].hopids, @host[].adverts and @hopid_max. Taken
- *	  inside the core's mutexes, which are held around most operations.
+ * @lock: Guards @host[].hopids, @host[].adverts, @host[].changed and
+ *	  @hopid_max. Taken inside the core's mutexes, which are held around
+ *	  most operations.
  * @wire_lock: Guards the rings (&struct tbstream_sim_ring), @host[].rings,
  *	       @host[].inject_flags, @plugged and @stall. Taken with
  *	       interrupts off and inside the core's spinlocks (poll, enqueue
@@ -172,10 +173,17 @@ struct tbstream_sim_host {
  *	       calling into the core.
  * @plugged: Frames can move and the peers are registered
  * @stall: Nothing moves on the wire
- * @delay_us: Delay of each pass of @work after a kick (READ_ONCE)
+ * @delay_us: Delay of each pass of @work after a kick
  * @hopid_max: Largest HopID either host can allocate
+ *
+ * @plugged, @stall, @delay_us and @hopid_max are written with WRITE_ONCE():
+ * debugfs reads them with READ_ONCE(), without the locks.
  * @wq: Ordered workqueue running @work
  * @work: The wire: moves frames and raises interrupts
+ * @changed_work: Tells the core of each host with @host[].changed set
+ *		  that the other host's advertisements changed. Not on @wq:
+ *		  it takes the core's locks, which are held around
+ *		  ring_stop(), and ring_stop() waits for @work.
  * @debugfs: The cable<n> directory
  */
 struct tbstream_sim_cable {
@@ -192,6 +200,7 @@ struct tbstream_sim_cable {
 	unsigned int hopid_max;
 	struct workqueue_struct *wq;
 	struct delayed_work work;
+	struct work_struct changed_work;
 	struct dentry *debugfs;
 };
 
@@ -328,16 +337,30 @@ static void tbstream_sim_work(struct work_struct *work)
 	}
 }
 
+/*
+ * One work item for both hosts, so that tbstream_sim_cable_flush() also
+ * waits for the changes a notification causes on the other host
+ */
 static void tbstream_sim_changed_work(struct work_struct *work)
 {
-	struct tbstream_sim_host *host =
-		container_of(work, typeof(*host), changed_work);
-	struct tbstream_sim_cable *cable = host->cable;
+	struct tbstream_sim_cable *cable =
+		container_of(work, typeof(*cable), changed_work);
+	struct tbstream_sim_host *host;
+	bool changed;
+	int end;
 
-	mutex_lock(&cable->plug_lock);
-	if (host->registered)
-		tbstream_peer_changed(&host->peer);
-	mutex_unlock(&cable->plug_lock);
+	for (end = TBSTREAM_SIM_A; end <= TBSTREAM_SIM_B; end++) {
+		host = &cable->host[end];
+		mutex_lock(&cable->lock);
+		changed = host->changed;
+		host->changed = false;
+		mutex_unlock(&cable->lock);
+
+		mutex_lock(&cable->plug_lock);
+		if (changed && host->registered)
+			tbstream_peer_changed(&host->peer);
+		mutex_unlock(&cable->plug_lock);
+	}
 }
 
 static int tbstream_sim_alloc_hopid(struct tbstream_peer *peer,
@@ -403,7 +426,10 @@ tbstream_sim_find_advert(struct tbstream_sim_host *host, const char *name)
 /* Never synchronous: the core holds its locks around advertise/withdraw */
 static void tbstream_sim_advert_changed(struct tbstream_sim_host *host)
 {
-	schedule_work(&tbstream_sim_other(host)->changed_work);
+	lockdep_assert_held(&host->cable->lock);
+
+	tbstream_sim_other(host)->changed = true;
+	schedule_work(&host->cable->changed_work);
 }
 
 static int tbstream_sim_advertise(struct tbstream_peer *peer,
@@ -743,7 +769,7 @@ void tbstream_sim_cable_unplug(struct tbstream_sim_cable *cable)
 		goto out_unlock;
 
 	spin_lock_irqsave(&cable->wire_lock, flags);
-	cable->plugged = false;
+	WRITE_ONCE(cable->plugged, false);
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
 
 	for (end = TBSTREAM_SIM_A; end <= TBSTREAM_SIM_B; end++) {
@@ -779,7 +805,7 @@ int tbstream_sim_cable_replug(struct tbstream_sim_cable *cable)
 		goto out_unlock;
 
 	spin_lock_irqsave(&cable->wire_lock, flags);
-	cable->plugged = true;
+	WRITE_ONCE(cable->plugged, true);
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
 
 	for (end = TBSTREAM_SIM_A; end <= TBSTREAM_SIM_B; end++) {
@@ -796,7 +822,7 @@ err_unregister:
 	dev_err(cable->dev, "cannot register peer %s: %d\n",
 		cable->host[end].peer.name, ret);
 	spin_lock_irqsave(&cable->wire_lock, flags);
-	cable->plugged = false;
+	WRITE_ONCE(cable->plugged, false);
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
 	while (--end >= TBSTREAM_SIM_A) {
 		tbstream_peer_unregister(&cable->host[end].peer);
@@ -890,98 +916,112 @@ unsigned int tbstream_sim_hopids_in_use(struct tbstream_sim_cable *cable,
 	return n;
 }
 
-static int tbstream_sim_plugged_get(void *data, u64 *val)
+/**
+ * tbstream_sim_cable_flush() - Wait for the work a simulated cable has queued
+ * @cable: Cable
+ *
+ * Waits until the wire has moved every frame that could move and raised
+ * the interrupts for them, and until both hosts' cores have been told of
+ * every change of the other host's advertisements, including the changes
+ * that telling them caused. Frames and advertisements that other threads
+ * queue meanwhile may still be in flight on return.
+ *
+ * Context: Process context. Must not hold the core's locks.
+ */
+void tbstream_sim_cable_flush(struct tbstream_sim_cable *cable)
 {
-	struct tbstream_sim_cable *cable = data;
+	bool waited;
 
-	mutex_lock(&cable->plug_lock);
-	*val = cable->plugged;
-	mutex_unlock(&cable->plug_lock);
-
-	return 0;
+	/* Neither work item queues the other: each is idle once not waited */
+	do {
+		waited = flush_delayed_work(&cable->work);
+		waited |= flush_work(&cable->changed_work);
+	} while (waited);
 }
 
-static int tbstream_sim_plugged_set(void *data, u64 val)
-{
-	struct tbstream_sim_cable *cable = data;
+/*
+ * A debugfs file of a cable holding a number from @__min to @__max:
+ * @__get() reads it and @__set() changes it. The numbers are read without
+ * the locks that serialize their changes, as a snapshot, so the writers
+ * use WRITE_ONCE().
+ */
+#define TBSTREAM_SIM_DEBUGFS_ATTR(__name, __min, __max, __get, __set)	\
+static int tbstream_sim_##__name##_get(void *data, u64 *val)		\
+{									\
+	*val = __get(data);						\
+	return 0;							\
+}									\
+static int tbstream_sim_##__name##_set(void *data, u64 val)		\
+{									\
+	if (val < (__min) || val > (__max))				\
+		return -EINVAL;						\
+	return __set(data, val);					\
+}									\
+DEFINE_DEBUGFS_ATTRIBUTE(tbstream_sim_##__name##_fops,			\
+			 tbstream_sim_##__name##_get,			\
+			 tbstream_sim_##__name##_set, "%llu\n")
 
-	if (val > 1)
-		return -EINVAL;
-	if (val)
+static bool tbstream_sim_plugged(struct tbstream_sim_cable *cable)
+{
+	return READ_ONCE(cable->plugged);
+}
+
+static int tbstream_sim_plug(struct tbstream_sim_cable *cable, u64 plugged)
+{
+	if (plugged)
 		return tbstream_sim_cable_replug(cable);
 	tbstream_sim_cable_unplug(cable);
 	return 0;
 }
 
-DEFINE_DEBUGFS_ATTRIBUTE(tbstream_sim_plugged_fops, tbstream_sim_plugged_get,
-			 tbstream_sim_plugged_set, "%llu\n");
+TBSTREAM_SIM_DEBUGFS_ATTR(plugged, 0, 1, tbstream_sim_plugged,
+			  tbstream_sim_plug);
 
-static int tbstream_sim_stall_get(void *data, u64 *val)
+static unsigned int tbstream_sim_hopid_limit(struct tbstream_sim_cable *cable)
 {
-	struct tbstream_sim_cable *cable = data;
-
-	*val = READ_ONCE(cable->stall);
-	return 0;
+	return READ_ONCE(cable->hopid_max);
 }
 
-static int tbstream_sim_stall_set(void *data, u64 val)
+static int tbstream_sim_set_hopid_limit(struct tbstream_sim_cable *cable,
+					u64 max)
 {
-	if (val > 1)
-		return -EINVAL;
-	tbstream_sim_set_stall(data, val);
-	return 0;
-}
-
-DEFINE_DEBUGFS_ATTRIBUTE(tbstream_sim_stall_fops, tbstream_sim_stall_get,
-			 tbstream_sim_stall_set, "%llu\n");
-
-static int tbstream_sim_delay_get(void *data, u64 *val)
-{
-	struct tbstream_sim_cable *cable = data;
-
-	*val = READ_ONCE(cable->delay_us);
-	return 0;
-}
-
-static int tbstream_sim_delay_set(void *data, u64 val)
-{
-	struct tbstream_sim_cable *cable = data;
-
-	if (val > U32_MAX)
-		return -EINVAL;
-	WRITE_ONCE(cable->delay_us, val);
-	return 0;
-}
-
-DEFINE_DEBUGFS_ATTRIBUTE(tbstream_sim_delay_fops, tbstream_sim_delay_get,
-			 tbstream_sim_delay_set, "%llu\n");
-
-static int tbstream_sim_hopid_max_get(void *data, u64 *val)
-{
-	struct tbstream_sim_cable *cable = data;
-
 	mutex_lock(&cable->lock);
-	*val = cable->hopid_max;
+	WRITE_ONCE(cable->hopid_max, max);
 	mutex_unlock(&cable->lock);
 	return 0;
 }
 
-static int tbstream_sim_hopid_max_set(void *data, u64 val)
+TBSTREAM_SIM_DEBUGFS_ATTR(hopid_max, TBSTREAM_HOPID_MIN,
+			  TBSTREAM_SIM_HOPID_MAX, tbstream_sim_hopid_limit,
+			  tbstream_sim_set_hopid_limit);
+
+static bool tbstream_sim_stalled(struct tbstream_sim_cable *cable)
 {
-	struct tbstream_sim_cable *cable = data;
+	return READ_ONCE(cable->stall);
+}
 
-	if (val < TBSTREAM_HOPID_MIN || val > TBSTREAM_SIM_HOPID_MAX)
-		return -EINVAL;
-
-	mutex_lock(&cable->lock);
-	cable->hopid_max = val;
-	mutex_unlock(&cable->lock);
+static int tbstream_sim_stall(struct tbstream_sim_cable *cable, u64 stall)
+{
+	tbstream_sim_set_stall(cable, stall);
 	return 0;
 }
 
-DEFINE_DEBUGFS_ATTRIBUTE(tbstream_sim_hopid_max_fops,
-			 tbstream_sim_hopid_max_get,
-			 tbstream_sim_hopid_max_set, "%llu\n");
+TBSTREAM_SIM_DEBUGFS_ATTR(stall, 0, 1, tbstream_sim_stalled,
+			  tbstream_sim_stall);
+
+static u32 tbstream_sim_delay(struct tbstream_sim_cable *cable)
+{
+	return READ_ONCE(cable->delay_us);
+}
+
+static int tbstream_sim_set_delay(struct tbstream_sim_cable *cable, u64 us)
+{
+	WRITE_ONCE(cable->delay_us, us);
+	return 0;
+}
+
+TBSTREAM_SIM_DEBUGFS_ATTR(delay_us, 0, U32_MAX, tbstream_sim_delay,
+			  tbstream_sim_set_delay);
 
 static int tbstream_sim_hopids_get(void *data, u64 *val)
 {
@@ -1003,6 +1043,15 @@ static int tbstream_sim_service_show(struct seq_file *s, void *unused)
 }
 
 DEFINE_SHOW_ATTRIBUTE(tbstream_sim_service);
+
+/* A write-only debugfs file: tbstream_sim_<name>_write() does the work */
+#define TBSTREAM_SIM_WRITE_FOPS(__name)					\
+static const struct file_operations tbstream_sim_##__name##_fops = {	\
+	.owner = THIS_MODULE,						\
+	.open = simple_open,						\
+	.write = tbstream_sim_##__name##_write,				\
+	.llseek = noop_llseek,						\
+}
 
 static ssize_t tbstream_sim_inject_write(struct file *file,
 					 const char __user *ubuf,
@@ -1029,44 +1078,52 @@ static ssize_t tbstream_sim_inject_write(struct file *file,
 	return count;
 }
 
-static const struct file_operations tbstream_sim_inject_fops = {
-	.owner = THIS_MODULE,
-	.open = simple_open,
-	.write = tbstream_sim_inject_write,
-	.llseek = noop_llseek,
+TBSTREAM_SIM_WRITE_FOPS(inject);
+
+/* The knobs of a cable, files of its cable<n> directory */
+static const struct {
+	const char *name;
+	const struct file_operations *fops;
+} tbstream_sim_knobs[] = {
+	{ "plugged", &tbstream_sim_plugged_fops },
+	{ "stall", &tbstream_sim_stall_fops },
+	{ "delay_us", &tbstream_sim_delay_us_fops },
+	{ "hopid_max", &tbstream_sim_hopid_max_fops },
 };
+
+/* The files of host @host, named after it: inject_rx_a, hopids_a, ... */
+static void tbstream_sim_debugfs_host(struct tbstream_sim_host *host,
+				      struct dentry *root)
+{
+	const char end = 'a' + host->end;
+	char name[24];
+
+	snprintf(name, sizeof(name), "inject_rx_%c", end);
+	debugfs_create_file(name, 0200, root, host, &tbstream_sim_inject_fops);
+	snprintf(name, sizeof(name), "hopids_%c", end);
+	debugfs_create_file_unsafe(name, 0400, root, host,
+				   &tbstream_sim_hopids_fops);
+	snprintf(name, sizeof(name), "service_%c", end);
+	debugfs_create_file(name, 0400, root, host,
+			    &tbstream_sim_service_fops);
+}
 
 static void tbstream_sim_debugfs_init(struct tbstream_sim_cable *cable)
 {
-	struct tbstream_sim_host *a = &cable->host[TBSTREAM_SIM_A];
-	struct tbstream_sim_host *b = &cable->host[TBSTREAM_SIM_B];
 	struct dentry *root;
 	char name[24];
+	unsigned int i;
 
 	snprintf(name, sizeof(name), "cable%u", cable->id);
 	root = debugfs_create_dir(name, tbstream_sim_debugfs);
 	cable->debugfs = root;
 
-	debugfs_create_file_unsafe("plugged", 0600, root, cable,
-				   &tbstream_sim_plugged_fops);
-	debugfs_create_file_unsafe("stall", 0600, root, cable,
-				   &tbstream_sim_stall_fops);
-	debugfs_create_file_unsafe("delay_us", 0600, root, cable,
-				   &tbstream_sim_delay_fops);
-	debugfs_create_file_unsafe("hopid_max", 0600, root, cable,
-				   &tbstream_sim_hopid_max_fops);
-	debugfs_create_file("inject_rx_a", 0200, root, a,
-			    &tbstream_sim_inject_fops);
-	debugfs_create_file("inject_rx_b", 0200, root, b,
-			    &tbstream_sim_inject_fops);
-	debugfs_create_file_unsafe("hopids_a", 0400, root, a,
-				   &tbstream_sim_hopids_fops);
-	debugfs_create_file_unsafe("hopids_b", 0400, root, b,
-				   &tbstream_sim_hopids_fops);
-	debugfs_create_file("service_a", 0400, root, a,
-			    &tbstream_sim_service_fops);
-	debugfs_create_file("service_b", 0400, root, b,
-			    &tbstream_sim_service_fops);
+	for (i = 0; i < ARRAY_SIZE(tbstream_sim_knobs); i++)
+		debugfs_create_file_unsafe(tbstream_sim_knobs[i].name, 0600,
+					   root, cable,
+					   tbstream_sim_knobs[i].fops);
+	tbstream_sim_debugfs_host(&cable->host[TBSTREAM_SIM_A], root);
+	tbstream_sim_debugfs_host(&cable->host[TBSTREAM_SIM_B], root);
 }
 
 static void tbstream_sim_host_init(struct tbstream_sim_cable *cable,
@@ -1080,7 +1137,6 @@ static void tbstream_sim_host_init(struct tbstream_sim_cable *cable,
 	ida_init(&host->ring_hops[TBSTREAM_IN]);
 	ida_init(&host->ring_hops[TBSTREAM_OUT]);
 	INIT_LIST_HEAD(&host->rings);
-	INIT_WORK(&host->changed_work, tbstream_sim_changed_work);
 
 	snprintf(host->peer.name, sizeof(host->peer.name), "%u-1.0",
 		 TBSTREAM_SIM_DOMAIN_BASE + 2 * cable->id + end);
@@ -1132,6 +1188,7 @@ struct tbstream_sim_cable *tbstream_sim_cable_create(void)
 	spin_lock_init(&cable->wire_lock);
 	INIT_LIST_HEAD(&cable->node);
 	INIT_DELAYED_WORK(&cable->work, tbstream_sim_work);
+	INIT_WORK(&cable->changed_work, tbstream_sim_changed_work);
 	cable->hopid_max = TBSTREAM_SIM_HOPID_MAX;
 
 	cable->wq = alloc_ordered_workqueue("tbstream_sim%u", 0, cable->id);
@@ -1163,8 +1220,7 @@ struct tbstream_sim_cable *tbstream_sim_cable_create(void)
 	return cable;
 
 err_free_hosts:
-	cancel_work_sync(&cable->host[TBSTREAM_SIM_A].changed_work);
-	cancel_work_sync(&cable->host[TBSTREAM_SIM_B].changed_work);
+	cancel_work_sync(&cable->changed_work);
 	cancel_delayed_work_sync(&cable->work);
 	tbstream_sim_host_free(&cable->host[TBSTREAM_SIM_A]);
 	tbstream_sim_host_free(&cable->host[TBSTREAM_SIM_B]);
@@ -1198,8 +1254,7 @@ void tbstream_sim_cable_destroy(struct tbstream_sim_cable *cable)
 	tbstream_sim_cable_unplug(cable);
 
 	/* No peer is registered now: nothing queues them again */
-	cancel_work_sync(&cable->host[TBSTREAM_SIM_A].changed_work);
-	cancel_work_sync(&cable->host[TBSTREAM_SIM_B].changed_work);
+	cancel_work_sync(&cable->changed_work);
 	cancel_delayed_work_sync(&cable->work);
 
 	tbstream_sim_host_free(&cable->host[TBSTREAM_SIM_A]);
@@ -1222,12 +1277,7 @@ static ssize_t tbstream_sim_new_cable_write(struct file *file,
 	return count;
 }
 
-static const struct file_operations tbstream_sim_new_cable_fops = {
-	.owner = THIS_MODULE,
-	.open = simple_open,
-	.write = tbstream_sim_new_cable_write,
-	.llseek = noop_llseek,
-};
+TBSTREAM_SIM_WRITE_FOPS(new_cable);
 
 static ssize_t tbstream_sim_del_cable_write(struct file *file,
 					    const char __user *ubuf,
@@ -1258,12 +1308,7 @@ static ssize_t tbstream_sim_del_cable_write(struct file *file,
 	return count;
 }
 
-static const struct file_operations tbstream_sim_del_cable_fops = {
-	.owner = THIS_MODULE,
-	.open = simple_open,
-	.write = tbstream_sim_del_cable_write,
-	.llseek = noop_llseek,
-};
+TBSTREAM_SIM_WRITE_FOPS(del_cable);
 
 static int tbstream_sim_cables_show(struct seq_file *s, void *unused)
 {
