@@ -80,6 +80,21 @@ static ssize_t tbstream_out_hopid_store(struct config_item *item,
 	return tbstream_hopid_store(item, page, len, TBSTREAM_OUT);
 }
 
+/* Store an unsigned setting through its tbstream_set_*() function */
+static ssize_t tbstream_uint_store(struct config_item *item, const char *page,
+				   size_t len,
+				   int (*set)(struct tbstream *s,
+					      unsigned int value))
+{
+	unsigned int value;
+	int ret;
+
+	if (kstrtouint(page, 0, &value))
+		return -EINVAL;
+	ret = set(to_tbstream(item), value);
+	return ret ?: len;
+}
+
 static ssize_t tbstream_ring_size_show(struct config_item *item, char *page)
 {
 	return sysfs_emit(page, "%u\n", READ_ONCE(to_tbstream(item)->ring_size));
@@ -88,13 +103,7 @@ static ssize_t tbstream_ring_size_show(struct config_item *item, char *page)
 static ssize_t tbstream_ring_size_store(struct config_item *item,
 					const char *page, size_t len)
 {
-	unsigned int value;
-	int ret;
-
-	if (kstrtouint(page, 0, &value))
-		return -EINVAL;
-	ret = tbstream_set_ring_size(to_tbstream(item), value);
-	return ret ?: len;
+	return tbstream_uint_store(item, page, len, tbstream_set_ring_size);
 }
 
 static ssize_t tbstream_throttling_show(struct config_item *item, char *page)
@@ -106,13 +115,7 @@ static ssize_t tbstream_throttling_show(struct config_item *item, char *page)
 static ssize_t tbstream_throttling_store(struct config_item *item,
 					 const char *page, size_t len)
 {
-	unsigned int value;
-	int ret;
-
-	if (kstrtouint(page, 0, &value))
-		return -EINVAL;
-	ret = tbstream_set_throttling(to_tbstream(item), value);
-	return ret ?: len;
+	return tbstream_uint_store(item, page, len, tbstream_set_throttling);
 }
 
 static ssize_t tbstream_busy_poll_show(struct config_item *item, char *page)
