@@ -169,29 +169,6 @@ struct tbstream *tbstream_test_mkdir_in(struct kunit *test,
 }
 
 /**
- * tbstream_test_wait_hopid() - Wait until a HopID of a stream reads a value
- * @s: Stream
- * @dir: Direction
- * @want: HopID waited for
- * @timeout_ms: Longest wait
- *
- * What the peer advertises reaches the stream from a work item of the
- * backend that the tests cannot flush: poll.
- *
- * Return: The HopID of @dir, @want unless the wait timed out.
- */
-int tbstream_test_wait_hopid(struct tbstream *s, enum tbstream_direction dir,
-			     int want, unsigned int timeout_ms)
-{
-	int hopid;
-
-	read_poll_timeout(tbstream_get_hopid, hopid, hopid == want,
-			  TBSTREAM_TEST_POLL_US, timeout_ms * USEC_PER_MSEC,
-			  false, s, dir);
-	return hopid;
-}
-
-/**
  * tbstream_test_expect_immediate() - Expect an immediate property
  * @test: The test
  * @dir: Property directory
@@ -403,15 +380,23 @@ static unsigned int tbstream_test_hopids(struct kunit *test,
 	return tbstream_sim_hopids_in_use(t->cable, end);
 }
 
+/* Wait for what the simulated cable has queued: frames, advertisements */
+static void tbstream_test_flush(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+
+	tbstream_sim_cable_flush(t->cable);
+}
+
 /*
  * Advertisements reach the other host from a work item of the simulated
- * cable: wait until the HopID of @dir reads @want.
+ * cable: the HopID of @dir once the cable has delivered them.
  */
-static int tbstream_test_sim_hopid(struct tbstream *s,
-				   enum tbstream_direction dir, int want)
+static int tbstream_test_sim_hopid(struct kunit *test, struct tbstream *s,
+				   enum tbstream_direction dir)
 {
-	return tbstream_test_wait_hopid(s, dir, want,
-					TBSTREAM_TEST_TIMEOUT_MS);
+	tbstream_test_flush(test);
+	return tbstream_get_hopid(s, dir);
 }
 
 /*
@@ -421,9 +406,9 @@ static int tbstream_test_sim_hopid(struct tbstream *s,
 static void tbstream_test_assert_inherits(struct kunit *test,
 					  struct tbstream *a, int in, int out)
 {
-	KUNIT_ASSERT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_IN, out),
+	KUNIT_ASSERT_EQ(test, tbstream_test_sim_hopid(test, a, TBSTREAM_IN),
 			out);
-	KUNIT_ASSERT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_OUT, in),
+	KUNIT_ASSERT_EQ(test, tbstream_test_sim_hopid(test, a, TBSTREAM_OUT),
 			in);
 }
 
@@ -520,15 +505,28 @@ static ssize_t tbstream_test_read(struct tbstream_file *f, void *buf,
 					nonblock ? TBSTREAM_IO_NONBLOCK : 0);
 }
 
-/* Non-blocking read, retried while it gives -EAGAIN, up to the timeout */
-static ssize_t tbstream_test_read_wait(struct tbstream_file *f, void *buf,
+/* Non-blocking read once the cable has delivered what it could */
+static ssize_t tbstream_test_read_flushed(struct kunit *test,
+					  struct tbstream_file *f, void *buf,
+					  size_t len)
+{
+	tbstream_test_flush(test);
+	return tbstream_test_read(f, buf, len, true);
+}
+
+/*
+ * The same, retried while it gives -EAGAIN, up to the timeout: a kthread
+ * may be what sends the bytes
+ */
+static ssize_t tbstream_test_read_wait(struct kunit *test,
+				       struct tbstream_file *f, void *buf,
 				       size_t len)
 {
 	ssize_t ret;
 
-	read_poll_timeout(tbstream_test_read, ret, ret != -EAGAIN,
+	read_poll_timeout(tbstream_test_read_flushed, ret, ret != -EAGAIN,
 			  TBSTREAM_TEST_POLL_US, TBSTREAM_TEST_TIMEOUT_US,
-			  false, f, buf, len, true);
+			  false, test, f, buf, len);
 	return ret;
 }
 
@@ -541,7 +539,7 @@ static size_t tbstream_test_read_all(struct kunit *test,
 	ssize_t ret;
 
 	while (done < len) {
-		ret = tbstream_test_read_wait(f, buf + done, len - done);
+		ret = tbstream_test_read_wait(test, f, buf + done, len - done);
 		KUNIT_EXPECT_GT_MSG(test, ret, 0, "after %zu of %zu bytes",
 				    done, len);
 		if (ret <= 0)
@@ -551,15 +549,12 @@ static size_t tbstream_test_read_all(struct kunit *test,
 	return done;
 }
 
-static __poll_t tbstream_test_wait_poll(struct tbstream_file *f,
-					__poll_t want)
+/* The poll() mask once the cable has delivered what it could */
+static __poll_t tbstream_test_poll_flushed(struct kunit *test,
+					   struct tbstream_file *f)
 {
-	__poll_t mask;
-
-	read_poll_timeout(tbstream_poll, mask, (mask & want) == want,
-			  TBSTREAM_TEST_POLL_US, TBSTREAM_TEST_TIMEOUT_US,
-			  false, f, NULL, NULL);
-	return mask;
+	tbstream_test_flush(test);
+	return tbstream_poll(f, NULL, NULL);
 }
 
 /**
@@ -657,23 +652,22 @@ tbstream_test_steps(struct kunit *test, struct tbstream_test_flow *flows,
  * @n: Number of @flows
  *
  * Non-blocking writes and reads alternate, so that one thread can push
- * more than the rings hold. Fails the test if nothing moves for
- * %TBSTREAM_TEST_TIMEOUT_MS, then compares every byte.
+ * more than the rings hold. Fails the test if nothing moves even once the
+ * cable has moved all it could, then compares every byte.
  */
 static void tbstream_test_run(struct kunit *test,
 			      struct tbstream_test_flow *flows, unsigned int n)
 {
 	enum tbstream_test_steps step;
 	unsigned int i;
-	int ret;
 
 	do {
-		ret = read_poll_timeout(tbstream_test_steps, step,
-					step != TBSTREAM_TEST_STUCK,
-					TBSTREAM_TEST_POLL_US,
-					TBSTREAM_TEST_TIMEOUT_US, false,
-					test, flows, n);
-		KUNIT_ASSERT_EQ_MSG(test, ret, 0,
+		step = tbstream_test_steps(test, flows, n);
+		if (step == TBSTREAM_TEST_STUCK) {
+			tbstream_test_flush(test);
+			step = tbstream_test_steps(test, flows, n);
+		}
+		KUNIT_ASSERT_NE_MSG(test, step, TBSTREAM_TEST_STUCK,
 				    "stuck: flow 0 wrote %zu read %zu of %zu",
 				    flows[0].written, flows[0].read,
 				    flows[0].len);
@@ -1282,12 +1276,13 @@ static void tbstream_test_hopid_inherit_follows(struct kunit *test)
 
 	tbstream_test_pair(test, "x", 0, &a, &b);
 	tbstream_test_set(test, b, "in_hopid", "33");
-	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_OUT, 33),
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(test, a, TBSTREAM_OUT),
 			33);
 	tbstream_test_set(test, b, "out_hopid", "0");
 	/* Host B withdrew the stream: host A drops what it inherited */
-	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_OUT, 0), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_IN, 0), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(test, a, TBSTREAM_OUT),
+			0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(test, a, TBSTREAM_IN), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 1);
 }
@@ -1391,7 +1386,7 @@ static void tbstream_test_hopid_unplug_replug(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 0);
 	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_IN, out),
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(test, a, TBSTREAM_IN),
 			out);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 2);
 }
@@ -1425,7 +1420,7 @@ static void tbstream_test_hopid_rmdir(struct kunit *test)
 	/* Host B's rmdir withdraws the stream: host A drops its HopIDs */
 	kunit_release_action(test, tbstream_test_rmdir, b);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_IN, 0), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(test, a, TBSTREAM_IN), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 1);
 
 	kunit_release_action(test, tbstream_test_rmdir, c);
@@ -1538,11 +1533,11 @@ static void tbstream_test_hopid_inherit_after_close(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, tbstream_test_read(fa, buf, 1, true), -EAGAIN);
 	tbstream_test_set(test, b, "in_hopid", "33");
 	/* Running: keeps what it has */
-	msleep(50);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_OUT), in);
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(test, a, TBSTREAM_OUT),
+			in);
 
 	tbstream_test_close(test, fa);
-	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(a, TBSTREAM_OUT, 33),
+	KUNIT_EXPECT_EQ(test, tbstream_test_sim_hopid(test, a, TBSTREAM_OUT),
 			33);
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "pong", 4, true), 4);
@@ -1651,7 +1646,7 @@ static void tbstream_test_data_zero(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 0, true), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 0, false), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 1, true), 1);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, buf + 1, 3), 1);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, buf + 1, 3), 1);
 	KUNIT_EXPECT_EQ(test, buf[1], 1);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 4, true), -EAGAIN);
 	KUNIT_EXPECT_EQ(test, a->stats.tx_frames, 1);
@@ -1815,29 +1810,31 @@ static struct kunit_suite tbstream_data_suite = {
 /* thunderbolt_stream_close */
 
 /*
- * Write one frame at a time until the writes give -EAGAIN and keep giving
- * it while the cable has time to move frames. Returns the bytes accepted.
+ * Write one frame at a time until the writes give -EAGAIN and still give
+ * it once the cable has moved all it could. Returns the bytes accepted.
  */
 static size_t tbstream_test_fill_credits(struct kunit *test,
 					 struct tbstream_file *f,
 					 const u8 *src, size_t len)
 {
-	size_t done = 0, last = 0;
-	unsigned int quiet = 0;
+	bool flushed = false;
+	size_t done = 0;
 	ssize_t ret;
 
-	while (quiet < 5 && done < len) {
+	while (done < len) {
 		ret = tbstream_test_write(f, src + done,
 					  min_t(size_t, TBSTREAM_TEST_FSZ,
 						len - done), true);
 		if (ret == -EAGAIN) {
-			msleep(20);
-			quiet = done == last ? quiet + 1 : 0;
-			last = done;
+			if (flushed)
+				break;
+			tbstream_test_flush(test);
+			flushed = true;
 			continue;
 		}
 		KUNIT_ASSERT_GT(test, ret, 0);
 		done += ret;
+		flushed = false;
 	}
 	return done;
 }
@@ -1944,7 +1941,7 @@ static void tbstream_test_close_reopen(struct kunit *test)
 	dst = tbstream_test_alloc(test, 300);
 
 	tbstream_test_close(test, fa);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 300), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 300), 0);
 	tbstream_test_close(test, fb);
 
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
@@ -1973,7 +1970,7 @@ static void tbstream_test_close_last_opener(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, memcmp(buf, "abc", 3), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 1, true), -EAGAIN);
 	tbstream_test_close(test, fa2);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, buf, 1), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, buf, 1), 0);
 }
 
 /* A writer that closes without writing ends the stream too */
@@ -2034,7 +2031,7 @@ static void tbstream_test_close_drains_tail(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, accepted),
 			accepted);
 	tbstream_test_expect_bytes(test, dst, src, accepted);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, len), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, len), 0);
 	KUNIT_EXPECT_TRUE(test, tbstream_test_io_wait(io));
 }
 
@@ -2093,7 +2090,7 @@ static void tbstream_test_errors_rx_flags(struct kunit *test)
 	dst = tbstream_test_alloc(test, 600);
 
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, 100, true), 100);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_wait_poll(fb, EPOLLIN) &
+	KUNIT_ASSERT_TRUE(test, tbstream_test_poll_flushed(test, fb) &
 			  EPOLLIN);
 	tbstream_sim_inject_rx_flags(t->cable, TBSTREAM_SIM_B, c->flags);
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src + 100, 200, true),
@@ -2101,10 +2098,11 @@ static void tbstream_test_errors_rx_flags(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src + 300, 300, true),
 			300);
 
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 600), 100);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 600), 100);
 	tbstream_test_expect_bytes(test, dst, src, 100);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 600), -EIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 600), 300);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 600),
+			-EIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 600), 300);
 	tbstream_test_expect_bytes(test, dst, src + 300, 300);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 600, true), -EAGAIN);
 	KUNIT_EXPECT_EQ(test, b->stats.rx_errors, 1);
@@ -2126,7 +2124,7 @@ static void tbstream_test_errors_first_frame(struct kunit *test)
 				     RING_DESC_CRC_ERROR);
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, 2 * 4096, true),
 			2 * 4096);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 1), -EIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 1), -EIO);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, 4096),
 			4096);
 	tbstream_test_expect_bytes(test, dst, src + 4096, 4096);
@@ -2145,18 +2143,20 @@ static void tbstream_test_errors_partial_read(struct kunit *test)
 	dst = tbstream_test_alloc(test, 3 * 4096);
 
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, 4096, true), 4096);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_wait_poll(fb, EPOLLIN) &
+	KUNIT_ASSERT_TRUE(test, tbstream_test_poll_flushed(test, fb) &
 			  EPOLLIN);
 	tbstream_sim_inject_rx_flags(t->cable, TBSTREAM_SIM_B,
 				     RING_DESC_BUFFER_OVERRUN);
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src + 4096, 2 * 4096,
 						  true), 2 * 4096);
 	/* Half of frame 1, then the rest of it, then the error */
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 2048), 2048);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst + 2048, 8192),
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 2048),
 			2048);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst + 2048,
+						      8192), 2048);
 	tbstream_test_expect_bytes(test, dst, src, 4096);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, dst, 8192), -EIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 8192),
+			-EIO);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, 4096),
 			4096);
 	tbstream_test_expect_bytes(test, dst, src + 2 * 4096, 4096);
@@ -2223,8 +2223,7 @@ static void tbstream_test_backpressure_stall(struct kunit *test)
 			TBSTREAM_TEST_RING_BYTES);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, fl.src, 1, true),
 			-EAGAIN);
-	msleep(50);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, fl.dst, 1, true),
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_flushed(test, fb, fl.dst, 1),
 			-EAGAIN);
 	tbstream_sim_set_stall(t->cable, false);
 
@@ -2449,7 +2448,7 @@ static void tbstream_test_rmdir_open(struct kunit *test)
 	/* Host B got what was written, then the CLOSE */
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, buf, 5), 5);
 	KUNIT_EXPECT_EQ(test, memcmp(buf, "hello", 5), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(fb, buf, 16), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, buf, 16), 0);
 
 	/* The last reference: KASAN checks that nothing is used after */
 	tbstream_test_close(test, fa);
@@ -2740,7 +2739,6 @@ static void tbstream_test_review_busy_poll_poll(struct kunit *test)
 	struct tbstream_test *t = test->priv;
 	struct tbstream_test_poller *p;
 	struct tbstream_file *fa, *fb;
-	bool woken;
 	u8 buf[8];
 
 	tbstream_test_set(test, t->b, "busy_poll", "1");
@@ -2752,10 +2750,8 @@ static void tbstream_test_review_busy_poll_poll(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, tbstream_test_poll_sleep(test, fb, &p) &
 			   EPOLLIN);
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "5678", 4, true), 4);
-	read_poll_timeout(tbstream_test_poller_woken, woken, woken,
-			  TBSTREAM_TEST_POLL_US, TBSTREAM_TEST_TIMEOUT_US, false,
-			  p);
-	KUNIT_EXPECT_TRUE(test, woken);
+	tbstream_test_flush(test);
+	KUNIT_EXPECT_TRUE(test, tbstream_test_poller_woken(p));
 	KUNIT_EXPECT_TRUE(test, tbstream_poll(fb, NULL, NULL) & EPOLLIN);
 }
 
@@ -2820,7 +2816,7 @@ static void tbstream_test_review_nonblock_contended(struct kunit *test)
 
 	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "abcd", 4, true), 4);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_wait_poll(fb, EPOLLIN) &
+	KUNIT_ASSERT_TRUE(test, tbstream_test_poll_flushed(test, fb) &
 			  EPOLLIN);
 
 	tbstream_test_hold(test, &b->rx_mutex);

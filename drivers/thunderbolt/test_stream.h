@@ -37,8 +37,6 @@ struct tbstream_service *tbstream_test_group(struct kunit *test,
 struct tbstream *tbstream_test_mkdir_in(struct kunit *test,
 					struct tbstream_service *svc,
 					const char *name);
-int tbstream_test_wait_hopid(struct tbstream *s, enum tbstream_direction dir,
-			     int want, unsigned int timeout_ms);
 
 /* XDomain properties */
 void tbstream_test_expect_immediate(struct kunit *test,

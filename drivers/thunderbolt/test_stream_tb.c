@@ -26,6 +26,7 @@
 #include <linux/device.h>
 #include <linux/err.h>
 #include <linux/idr.h>
+#include <linux/iopoll.h>
 #include <linux/pm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -50,6 +51,8 @@
 
 /* Longest wait for the backend's property watch (1 s period), in ms */
 #define TBSTREAM_TB_TEST_WATCH_MS	3000
+/* Pause between two looks at what the watch did, in us */
+#define TBSTREAM_TB_TEST_POLL_US	1000
 
 /* Property block layout: root directory magic, entry size in dwords */
 #define TBSTREAM_TB_TEST_ROOT_MAGIC	0x55584401
@@ -1898,8 +1901,13 @@ static void tbstream_tb_test_core_suspend_resume(struct kunit *test)
 static int tbstream_tb_test_wait_hopid(struct tbstream *s,
 				       enum tbstream_direction dir, int want)
 {
-	return tbstream_test_wait_hopid(s, dir, want,
-					TBSTREAM_TB_TEST_WATCH_MS);
+	int hopid;
+
+	read_poll_timeout(tbstream_get_hopid, hopid, hopid == want,
+			  TBSTREAM_TB_TEST_POLL_US,
+			  TBSTREAM_TB_TEST_WATCH_MS * USEC_PER_MSEC, false, s,
+			  dir);
+	return hopid;
 }
 
 /* The watch follows the peer's advertisement as it comes and goes */
