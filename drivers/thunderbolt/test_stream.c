@@ -62,12 +62,15 @@
  * @b: Host B's end of stream "x", in the suites of a connected pair
  * @in: Host B's in HopID of stream "x", host A's out HopID
  * @out: Host B's out HopID of stream "x", host A's in HopID
+ * @fa: A file of @a, once tbstream_test_open_ends() opened it
+ * @fb: A file of @b, once tbstream_test_open_ends() opened it
  */
 struct tbstream_test {
 	struct tbstream_sim_cable *cable;
 	struct tbstream_service *svc[2];
 	struct tbstream *a, *b;
 	int in, out;
+	struct tbstream_file *fa, *fb;
 };
 
 KUNIT_DEFINE_ACTION_WRAPPER(tbstream_test_cable_destroy,
@@ -299,6 +302,14 @@ static u8 *tbstream_test_pattern(struct kunit *test, size_t len, u32 seed)
 
 	tbstream_test_fill(buf, len, seed);
 	return buf;
+}
+
+/* @len bytes of pattern @seed to send, and a buffer of @len to receive */
+static void tbstream_test_buffers(struct kunit *test, size_t len, u32 seed,
+				  u8 **src, u8 **dst)
+{
+	*src = tbstream_test_pattern(test, len, seed);
+	*dst = tbstream_test_alloc(test, len);
 }
 
 static void tbstream_test_expect_bytes(struct kunit *test, const u8 *got,
@@ -586,38 +597,36 @@ static bool tbstream_test_flow_done(const struct tbstream_test_flow *fl)
 	return fl->written == fl->len && fl->read == fl->len;
 }
 
+/* One write, or one read, of @fl; returns true if it moved bytes */
+static bool tbstream_test_flow_move(struct kunit *test,
+				    struct tbstream_test_flow *fl, bool write)
+{
+	size_t *done = write ? &fl->written : &fl->read;
+	size_t n = min(write ? fl->wsize : fl->rsize, fl->len - *done);
+	ssize_t ret;
+
+	if (*done == fl->len)
+		return false;
+	if (write)
+		ret = tbstream_test_write(fl->wf, fl->src + *done, n, true);
+	else
+		ret = tbstream_test_read(fl->rf, fl->dst + *done, n, true);
+	if (ret == -EAGAIN)
+		return false;
+	KUNIT_ASSERT_GT_MSG(test, ret, 0, "%s at %zu",
+			    write ? "write" : "read", *done);
+	KUNIT_ASSERT_LE(test, (size_t)ret, n);
+	*done += ret;
+	return true;
+}
+
 /* One write and one read; returns true if either moved bytes */
 static bool tbstream_test_flow_step(struct kunit *test,
 				    struct tbstream_test_flow *fl)
 {
-	bool progress = false;
-	size_t n;
-	ssize_t ret;
+	bool wrote = tbstream_test_flow_move(test, fl, true);
 
-	if (fl->written < fl->len) {
-		n = min(fl->wsize, fl->len - fl->written);
-		ret = tbstream_test_write(fl->wf, fl->src + fl->written, n,
-					  true);
-		if (ret != -EAGAIN) {
-			KUNIT_ASSERT_GT_MSG(test, ret, 0, "write at %zu",
-					    fl->written);
-			KUNIT_ASSERT_LE(test, (size_t)ret, n);
-			fl->written += ret;
-			progress = true;
-		}
-	}
-	if (fl->read < fl->len) {
-		n = min(fl->rsize, fl->len - fl->read);
-		ret = tbstream_test_read(fl->rf, fl->dst + fl->read, n, true);
-		if (ret != -EAGAIN) {
-			KUNIT_ASSERT_GT_MSG(test, ret, 0, "read at %zu",
-					    fl->read);
-			KUNIT_ASSERT_LE(test, (size_t)ret, n);
-			fl->read += ret;
-			progress = true;
-		}
-	}
-	return progress;
+	return tbstream_test_flow_move(test, fl, false) || wrote;
 }
 
 /* What one step of every flow did */
@@ -1226,6 +1235,29 @@ static void tbstream_test_open_pair(struct kunit *test, struct tbstream *a,
 			-EAGAIN);
 }
 
+/*
+ * Open the fixture's pair as tbstream_test_open_pair() does, into @fa and
+ * @fb of the fixture, which it returns
+ */
+static struct tbstream_test *tbstream_test_open_ends(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+
+	tbstream_test_open_pair(test, t->a, t->b, &t->fa, &t->fb);
+	return t;
+}
+
+/* Open the fixture's pair, without starting the rings, into @fa and @fb */
+static struct tbstream_test *tbstream_test_open_files(struct kunit *test,
+						      bool nonblock)
+{
+	struct tbstream_test *t = test->priv;
+
+	t->fa = tbstream_test_open(test, t->a, nonblock);
+	t->fb = tbstream_test_open(test, t->b, nonblock);
+	return t;
+}
+
 /* Host A's stream exists before host B's asks for HopIDs */
 static void tbstream_test_hopid_receiver_first(struct kunit *test)
 {
@@ -1604,42 +1636,33 @@ KUNIT_ARRAY_PARAM_DESC(tbstream_test_data, tbstream_test_data_cases, desc);
 
 static void tbstream_test_data_sizes(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
 	const struct tbstream_test_data_case *c = test->param_value;
+	struct tbstream_test *t = tbstream_test_open_files(test, true);
 	struct tbstream_test_flow fl;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 
-	fa = tbstream_test_open(test, a, true);
-	fb = tbstream_test_open(test, b, true);
-
-	tbstream_test_flow_init(test, &fl, fa, fb, c->len, c->len);
+	tbstream_test_flow_init(test, &fl, t->fa, t->fb, c->len, c->len);
 	fl.rsize = c->rsize;
 	tbstream_test_run(test, &fl, 1);
 
 	/* Full frames but the last: one write() call per attempt */
-	KUNIT_EXPECT_EQ(test, a->stats.tx_bytes, (u64)c->len);
-	KUNIT_EXPECT_EQ(test, a->stats.tx_frames,
+	KUNIT_EXPECT_EQ(test, t->a->stats.tx_bytes, (u64)c->len);
+	KUNIT_EXPECT_EQ(test, t->a->stats.tx_frames,
 			(u64)DIV_ROUND_UP(c->len, TBSTREAM_TEST_FSZ));
-	KUNIT_EXPECT_EQ(test, b->stats.rx_bytes, (u64)c->len);
-	KUNIT_EXPECT_EQ(test, b->stats.rx_frames,
+	KUNIT_EXPECT_EQ(test, t->b->stats.rx_bytes, (u64)c->len);
+	KUNIT_EXPECT_EQ(test, t->b->stats.rx_frames,
 			(u64)DIV_ROUND_UP(c->len, TBSTREAM_TEST_FSZ));
-	KUNIT_EXPECT_EQ(test, b->stats.rx_errors, 0);
-	/* Nothing more to read */
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, fl.dst, 1, true),
-			-EAGAIN);
+	KUNIT_EXPECT_EQ(test, t->b->stats.rx_errors, 0);
+	/* Nothing more to read, even once the cable has moved all it could */
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_flushed(test, t->fb, fl.dst,
+							 1), -EAGAIN);
 }
 
 /* Writes and reads of nothing move nothing */
 static void tbstream_test_data_zero(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
+	struct tbstream_test *t = tbstream_test_open_files(test, true);
+	struct tbstream_file *fa = t->fa, *fb = t->fb;
 	u8 buf[4] = { 1, 2, 3, 4 };
-
-	fa = tbstream_test_open(test, a, true);
-	fb = tbstream_test_open(test, b, true);
 
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 0, true), 0);
 	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 0, false), 0);
@@ -1649,22 +1672,17 @@ static void tbstream_test_data_zero(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, buf + 1, 3), 1);
 	KUNIT_EXPECT_EQ(test, buf[1], 1);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 4, true), -EAGAIN);
-	KUNIT_EXPECT_EQ(test, a->stats.tx_frames, 1);
+	KUNIT_EXPECT_EQ(test, t->a->stats.tx_frames, 1);
 }
 
 /* Many small writes: bytes are a stream, write boundaries do not matter */
 static void tbstream_test_data_small_writes(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_files(test, true);
 	struct tbstream_test_flow fl;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 
-	fa = tbstream_test_open(test, a, true);
-	fb = tbstream_test_open(test, b, true);
-
-	tbstream_test_flow_init(test, &fl, fa, fb, 3 * TBSTREAM_TEST_RING_BYTES,
-				7);
+	tbstream_test_flow_init(test, &fl, t->fa, t->fb,
+				3 * TBSTREAM_TEST_RING_BYTES, 7);
 	fl.wsize = 1000;
 	fl.rsize = 3000;
 	tbstream_test_run(test, &fl, 1);
@@ -1672,17 +1690,12 @@ static void tbstream_test_data_small_writes(struct kunit *test)
 
 static void tbstream_test_data_both_ways(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_files(test, true);
 	struct tbstream_test_flow fl[2];
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 
-	fa = tbstream_test_open(test, a, true);
-	fb = tbstream_test_open(test, b, true);
-
-	tbstream_test_flow_init(test, &fl[0], fa, fb,
+	tbstream_test_flow_init(test, &fl[0], t->fa, t->fb,
 				5 * TBSTREAM_TEST_RING_BYTES + 123, 1);
-	tbstream_test_flow_init(test, &fl[1], fb, fa,
+	tbstream_test_flow_init(test, &fl[1], t->fb, t->fa,
 				4 * TBSTREAM_TEST_RING_BYTES + 4095, 2);
 	fl[0].rsize = 4096;
 	fl[1].rsize = 100;
@@ -1710,56 +1723,48 @@ static void tbstream_test_data_two_streams(struct kunit *test)
 	tbstream_test_run(test, fl, ARRAY_SIZE(fl));
 }
 
-/* Blocking calls in two kthreads: the interrupts must wake them */
-static void tbstream_test_data_blocking(struct kunit *test)
+/*
+ * Move @len bytes of pattern @seed from host A to host B with blocking
+ * calls, each in a kthread
+ */
+static void tbstream_test_blocking_transfer(struct kunit *test, size_t len,
+					    u32 seed)
 {
-	struct tbstream_test *t = test->priv;
-	const size_t len = 4 * TBSTREAM_TEST_RING_BYTES + 999;
+	struct tbstream_test *t = tbstream_test_open_files(test, false);
 	struct tbstream_test_io *wio, *rio;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 
-	fa = tbstream_test_open(test, a, false);
-	fb = tbstream_test_open(test, b, false);
-	src = tbstream_test_pattern(test, len, 5);
-	dst = tbstream_test_alloc(test, len);
-
-	rio = tbstream_test_io_start(test, fb, false, dst, len, true);
-	wio = tbstream_test_io_start(test, fa, true, src, len, true);
+	tbstream_test_buffers(test, len, seed, &src, &dst);
+	rio = tbstream_test_io_start(test, t->fb, false, dst, len, true);
+	wio = tbstream_test_io_start(test, t->fa, true, src, len, true);
 	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(wio));
 	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(rio));
 	KUNIT_EXPECT_EQ(test, wio->moved, len);
 	KUNIT_EXPECT_EQ(test, rio->moved, len);
 	tbstream_test_expect_bytes(test, dst, src, len);
-	KUNIT_EXPECT_GT(test, atomic64_read(&a->stats.irqs), 0);
+}
+
+/* Blocking calls in two kthreads: the interrupts must wake them */
+static void tbstream_test_data_blocking(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+
+	tbstream_test_blocking_transfer(test,
+					4 * TBSTREAM_TEST_RING_BYTES + 999, 5);
+	KUNIT_EXPECT_GT(test, atomic64_read(&t->a->stats.irqs), 0);
 }
 
 /* The same with busy_poll: nobody sleeps, nobody arms interrupts */
 static void tbstream_test_data_busy_poll(struct kunit *test)
 {
 	struct tbstream_test *t = test->priv;
-	const size_t len = 2 * TBSTREAM_TEST_RING_BYTES + 17;
-	struct tbstream_test_io *wio, *rio;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
-	u8 *src, *dst;
 
-	tbstream_test_set(test, a, "busy_poll", "1");
-	tbstream_test_set(test, b, "busy_poll", "1");
-	fa = tbstream_test_open(test, a, false);
-	fb = tbstream_test_open(test, b, false);
-	src = tbstream_test_pattern(test, len, 6);
-	dst = tbstream_test_alloc(test, len);
-
-	rio = tbstream_test_io_start(test, fb, false, dst, len, true);
-	wio = tbstream_test_io_start(test, fa, true, src, len, true);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(wio));
-	KUNIT_ASSERT_TRUE(test, tbstream_test_io_wait(rio));
-	KUNIT_EXPECT_EQ(test, rio->moved, len);
-	tbstream_test_expect_bytes(test, dst, src, len);
-	KUNIT_EXPECT_EQ(test, atomic64_read(&a->stats.writer_wakeups), 0);
-	KUNIT_EXPECT_EQ(test, atomic64_read(&b->stats.reader_wakeups), 0);
+	tbstream_test_set(test, t->a, "busy_poll", "1");
+	tbstream_test_set(test, t->b, "busy_poll", "1");
+	tbstream_test_blocking_transfer(test,
+					2 * TBSTREAM_TEST_RING_BYTES + 17, 6);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&t->a->stats.writer_wakeups), 0);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&t->b->stats.reader_wakeups), 0);
 }
 
 /*
@@ -1768,24 +1773,21 @@ static void tbstream_test_data_busy_poll(struct kunit *test)
  */
 static void tbstream_test_data_handover(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	const size_t len = 100;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 	void *sent;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	src = tbstream_test_pattern(test, len, 3);
-	dst = tbstream_test_alloc(test, len);
+	tbstream_test_buffers(test, len, 3, &src, &dst);
 
-	sent = a->tx.frames[0].buf;
-	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, len, true),
+	sent = t->a->tx.frames[0].buf;
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, src, len, true),
 			(ssize_t)len);
-	KUNIT_ASSERT_EQ(test, tbstream_test_read_all(test, fb, dst, len), len);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read_all(test, t->fb, dst, len),
+			len);
 	tbstream_test_expect_bytes(test, dst, src, len);
-	KUNIT_EXPECT_PTR_EQ(test, b->rx.frames[0].buf, sent);
-	KUNIT_EXPECT_PTR_NE(test, a->tx.frames[0].buf, sent);
+	KUNIT_EXPECT_PTR_EQ(test, t->b->rx.frames[0].buf, sent);
+	KUNIT_EXPECT_PTR_NE(test, t->a->tx.frames[0].buf, sent);
 }
 
 static struct kunit_case tbstream_data_cases[] = {
@@ -1883,73 +1885,68 @@ static void tbstream_test_expect_io_ret(struct kunit *test,
 
 static void tbstream_test_close_eof(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	const size_t len = 5000;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 	__poll_t mask;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	src = tbstream_test_pattern(test, len, 8);
 	dst = tbstream_test_alloc(test, len + 1);
 
-	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, len, true),
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, src, len, true),
 			(ssize_t)len);
 	/* The last close drains what was accepted, then sends CLOSE */
-	tbstream_test_close(test, fa);
+	tbstream_test_close(test, t->fa);
 
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, len), len);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fb, dst, len),
+			len);
 	tbstream_test_expect_bytes(test, dst, src, len);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, len, true), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 1, true), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, len, false), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fb, dst, len, true), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fb, dst, 1, true), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fb, dst, len, false), 0);
 
-	mask = tbstream_poll(fb, NULL, NULL);
+	mask = tbstream_poll(t->fb, NULL, NULL);
 	KUNIT_EXPECT_TRUE(test, mask & EPOLLHUP);
 	KUNIT_EXPECT_FALSE(test, mask & EPOLLERR);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fb, src, 1, true), -EPIPE);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fb, src, 1, false), -EPIPE);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fb, src, 1, true), -EPIPE);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fb, src, 1, false),
+			-EPIPE);
 	/* The CLOSE frame is not data */
-	KUNIT_EXPECT_EQ(test, b->stats.rx_bytes, (u64)len);
+	KUNIT_EXPECT_EQ(test, t->b->stats.rx_bytes, (u64)len);
 }
 
 /* A blocked reader wakes up at the peer's CLOSE and sees EOF */
 static void tbstream_test_close_wakes_reader(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	struct tbstream_test_io *io;
-	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	io = tbstream_test_blocked_read(test, fb, b);
-	tbstream_test_close(test, fa);
+	io = tbstream_test_blocked_read(test, t->fb, t->b);
+	tbstream_test_close(test, t->fa);
 	tbstream_test_expect_io_ret(test, io, 0);
 }
 
 /* EOF lasts until the device is opened again; then bytes flow again */
 static void tbstream_test_close_reopen(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	u8 *src, *dst;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	src = tbstream_test_pattern(test, 300, 9);
-	dst = tbstream_test_alloc(test, 300);
+	tbstream_test_buffers(test, 300, 9, &src, &dst);
 
-	tbstream_test_close(test, fa);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 300), 0);
-	tbstream_test_close(test, fb);
+	tbstream_test_close(test, t->fa);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, dst, 300),
+			0);
+	tbstream_test_close(test, t->fb);
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, src, 300, true), 300);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, 300), 300);
+	tbstream_test_open_pair(test, t->a, t->b, &t->fa, &t->fb);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fa, src, 300, true), 300);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fb, dst, 300),
+			300);
 	tbstream_test_expect_bytes(test, dst, src, 300);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fb, src, 300, true), 300);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fa, dst, 300), 300);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fb, src, 300, true), 300);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fa, dst, 300),
+			300);
 	tbstream_test_expect_bytes(test, dst, src, 300);
 }
 
@@ -1996,15 +1993,13 @@ static void tbstream_test_close_without_io(struct kunit *test)
 /* A writer blocked on credits wakes up when the peer closes */
 static void tbstream_test_close_wakes_writer(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	struct tbstream_test_io *io;
 
-	tbstream_test_open_pair(test, t->a, t->b, &fa, &fb);
-	io = tbstream_test_blocked_write(test, fa, t->a, 19);
-	tbstream_test_close(test, fb);
+	io = tbstream_test_blocked_write(test, t->fa, t->a, 19);
+	tbstream_test_close(test, t->fb);
 	tbstream_test_expect_io_ret(test, io, -EPIPE);
-	KUNIT_EXPECT_TRUE(test, tbstream_poll(fa, NULL, NULL) & EPOLLHUP);
+	KUNIT_EXPECT_TRUE(test, tbstream_poll(t->fa, NULL, NULL) & EPOLLHUP);
 }
 
 /*
@@ -2013,25 +2008,22 @@ static void tbstream_test_close_wakes_writer(struct kunit *test)
  */
 static void tbstream_test_close_drains_tail(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
-	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a = t->a, *b = t->b;
 	size_t accepted;
 	u8 *src, *dst;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	src = tbstream_test_pattern(test, len, 20);
-	dst = tbstream_test_alloc(test, len);
-	accepted = tbstream_test_fill_credits(test, fa, src, len);
+	tbstream_test_buffers(test, len, 20, &src, &dst);
+	accepted = tbstream_test_fill_credits(test, t->fa, src, len);
 	KUNIT_ASSERT_EQ(test, accepted, 2 * TBSTREAM_TEST_RING_BYTES);
 
-	io = tbstream_test_close_start(test, fa);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, accepted),
-			accepted);
+	io = tbstream_test_close_start(test, t->fa);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fb, dst,
+						     accepted), accepted);
 	tbstream_test_expect_bytes(test, dst, src, accepted);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, len), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, dst, len),
+			0);
 	KUNIT_EXPECT_TRUE(test, tbstream_test_io_wait(io));
 }
 
@@ -2079,53 +2071,49 @@ KUNIT_ARRAY_PARAM_DESC(tbstream_test_flag, tbstream_test_flag_cases, desc);
  */
 static void tbstream_test_errors_rx_flags(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	const struct tbstream_test_flag_case *c = test->param_value;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	src = tbstream_test_pattern(test, 600, 10);
-	dst = tbstream_test_alloc(test, 600);
+	tbstream_test_buffers(test, 600, 10, &src, &dst);
 
-	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, 100, true), 100);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_poll_flushed(test, fb) &
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, src, 100, true), 100);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_poll_flushed(test, t->fb) &
 			  EPOLLIN);
 	tbstream_sim_inject_rx_flags(t->cable, TBSTREAM_SIM_B, c->flags);
-	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src + 100, 200, true),
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, src + 100, 200, true),
 			200);
-	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src + 300, 300, true),
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, src + 300, 300, true),
 			300);
 
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 600), 100);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, dst, 600),
+			100);
 	tbstream_test_expect_bytes(test, dst, src, 100);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 600),
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, dst, 600),
 			-EIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 600), 300);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, dst, 600),
+			300);
 	tbstream_test_expect_bytes(test, dst, src + 300, 300);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 600, true), -EAGAIN);
-	KUNIT_EXPECT_EQ(test, b->stats.rx_errors, 1);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fb, dst, 600, true),
+			-EAGAIN);
+	KUNIT_EXPECT_EQ(test, t->b->stats.rx_errors, 1);
 }
 
 /* The bad frame comes first: -EIO right away, nothing returned before */
 static void tbstream_test_errors_first_frame(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	u8 *src, *dst;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	src = tbstream_test_pattern(test, 2 * 4096, 11);
-	dst = tbstream_test_alloc(test, 2 * 4096);
+	tbstream_test_buffers(test, 2 * 4096, 11, &src, &dst);
 
 	tbstream_sim_inject_rx_flags(t->cable, TBSTREAM_SIM_B,
 				     RING_DESC_CRC_ERROR);
-	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, 2 * 4096, true),
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, src, 2 * 4096, true),
 			2 * 4096);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 1), -EIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, 4096),
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, dst, 1),
+			-EIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fb, dst, 4096),
 			4096);
 	tbstream_test_expect_bytes(test, dst, src + 4096, 4096);
 }
@@ -2133,31 +2121,28 @@ static void tbstream_test_errors_first_frame(struct kunit *test)
 /* An error in the middle of a partly read stream of frames */
 static void tbstream_test_errors_partial_read(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	u8 *src, *dst;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	src = tbstream_test_pattern(test, 3 * 4096, 12);
-	dst = tbstream_test_alloc(test, 3 * 4096);
+	tbstream_test_buffers(test, 3 * 4096, 12, &src, &dst);
 
-	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src, 4096, true), 4096);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_poll_flushed(test, fb) &
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, src, 4096, true),
+			4096);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_poll_flushed(test, t->fb) &
 			  EPOLLIN);
 	tbstream_sim_inject_rx_flags(t->cable, TBSTREAM_SIM_B,
 				     RING_DESC_BUFFER_OVERRUN);
-	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, src + 4096, 2 * 4096,
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, src + 4096, 2 * 4096,
 						  true), 2 * 4096);
 	/* Half of frame 1, then the rest of it, then the error */
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 2048),
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, dst, 2048),
 			2048);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst + 2048,
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, dst + 2048,
 						      8192), 2048);
 	tbstream_test_expect_bytes(test, dst, src, 4096);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, dst, 8192),
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, dst, 8192),
 			-EIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, 4096),
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fb, dst, 4096),
 			4096);
 	tbstream_test_expect_bytes(test, dst, src + 2 * 4096, 4096);
 }
@@ -2184,47 +2169,41 @@ static struct kunit_suite tbstream_errors_suite = {
  */
 static void tbstream_test_backpressure_reader_stops(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	struct tbstream_test_flow fl;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 	size_t accepted;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	tbstream_test_flow_init(test, &fl, fa, fb,
+	tbstream_test_flow_init(test, &fl, t->fa, t->fb,
 				4 * TBSTREAM_TEST_RING_BYTES, 13);
 
-	accepted = tbstream_test_fill_credits(test, fa, fl.src, fl.len);
+	accepted = tbstream_test_fill_credits(test, t->fa, fl.src, fl.len);
 	/* One ring of frames waits in host B, one in host A */
 	KUNIT_EXPECT_EQ(test, accepted, 2 * TBSTREAM_TEST_RING_BYTES);
-	KUNIT_EXPECT_GT(test, a->stats.credit_stalls, 0);
-	KUNIT_EXPECT_FALSE(test, tbstream_poll(fa, NULL, NULL) & EPOLLOUT);
-	KUNIT_EXPECT_TRUE(test, tbstream_poll(fb, NULL, NULL) & EPOLLIN);
+	KUNIT_EXPECT_GT(test, t->a->stats.credit_stalls, 0);
+	KUNIT_EXPECT_FALSE(test, tbstream_poll(t->fa, NULL, NULL) & EPOLLOUT);
+	KUNIT_EXPECT_TRUE(test, tbstream_poll(t->fb, NULL, NULL) & EPOLLIN);
 
 	fl.written = accepted;
 	tbstream_test_run(test, &fl, 1);
-	KUNIT_EXPECT_TRUE(test, tbstream_poll(fa, NULL, NULL) & EPOLLOUT);
+	KUNIT_EXPECT_TRUE(test, tbstream_poll(t->fa, NULL, NULL) & EPOLLOUT);
 }
 
 /* A stalled cable: only the transmit ring fills */
 static void tbstream_test_backpressure_stall(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	struct tbstream_test_flow fl;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	tbstream_test_flow_init(test, &fl, fa, fb,
+	tbstream_test_flow_init(test, &fl, t->fa, t->fb,
 				3 * TBSTREAM_TEST_RING_BYTES, 14);
 
 	tbstream_sim_set_stall(t->cable, true);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, fl.src, fl.len, true),
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fa, fl.src, fl.len, true),
 			TBSTREAM_TEST_RING_BYTES);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, fl.src, 1, true),
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fa, fl.src, 1, true),
 			-EAGAIN);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_flushed(test, fb, fl.dst, 1),
-			-EAGAIN);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_flushed(test, t->fb, fl.dst,
+							 1), -EAGAIN);
 	tbstream_sim_set_stall(t->cable, false);
 
 	fl.written = TBSTREAM_TEST_RING_BYTES;
@@ -2234,20 +2213,17 @@ static void tbstream_test_backpressure_stall(struct kunit *test)
 /* A blocked writer resumes when the reader does */
 static void tbstream_test_backpressure_blocked_writer(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
-	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a = t->a, *b = t->b;
 	u8 *src, *dst;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	src = tbstream_test_pattern(test, len, 15);
-	dst = tbstream_test_alloc(test, len);
+	tbstream_test_buffers(test, len, 15, &src, &dst);
 
-	io = tbstream_test_io_start(test, fa, true, src, len, false);
-	tbstream_test_expect_blocked(test, io, a);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst, len), len);
+	io = tbstream_test_io_start(test, t->fa, true, src, len, false);
+	tbstream_test_expect_blocked(test, io, t->a);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fb, dst, len),
+			len);
 	tbstream_test_expect_io_ret(test, io, (ssize_t)len);
 	tbstream_test_expect_bytes(test, dst, src, len);
 }
@@ -2255,21 +2231,19 @@ static void tbstream_test_backpressure_blocked_writer(struct kunit *test)
 /* A new ring_size takes effect at the next start of the rings */
 static void tbstream_test_backpressure_ring_size(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	const size_t len = 4 * 63 * TBSTREAM_TEST_FSZ;
 	struct tbstream_test_flow fl;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	tbstream_test_close(test, fa);
-	tbstream_test_close(test, fb);
-	tbstream_test_set(test, a, "ring_size", "64");
-	tbstream_test_set(test, b, "ring_size", "64");
+	tbstream_test_close(test, t->fa);
+	tbstream_test_close(test, t->fb);
+	tbstream_test_set(test, t->a, "ring_size", "64");
+	tbstream_test_set(test, t->b, "ring_size", "64");
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	tbstream_test_flow_init(test, &fl, fa, fb, len, 21);
-	KUNIT_EXPECT_EQ(test, tbstream_test_fill_credits(test, fa, fl.src, len),
+	tbstream_test_open_pair(test, t->a, t->b, &t->fa, &t->fb);
+	tbstream_test_flow_init(test, &fl, t->fa, t->fb, len, 21);
+	KUNIT_EXPECT_EQ(test, tbstream_test_fill_credits(test, t->fa, fl.src,
+							 len),
 			2 * 63 * TBSTREAM_TEST_FSZ);
 	fl.written = 2 * 63 * TBSTREAM_TEST_FSZ;
 	tbstream_test_run(test, &fl, 1);
@@ -2293,77 +2267,67 @@ static struct kunit_suite tbstream_backpressure_suite = {
 
 static void tbstream_test_unplug_blocked_read(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	struct tbstream_test_io *io;
-	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	io = tbstream_test_blocked_read(test, fb, b);
+	io = tbstream_test_blocked_read(test, t->fb, t->b);
 	tbstream_sim_cable_unplug(t->cable);
 	tbstream_test_expect_io_ret(test, io, -ENXIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, io->buf, 1, false),
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fb, io->buf, 1, false),
 			-ENXIO);
 }
 
 static void tbstream_test_unplug_blocked_write(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	struct tbstream_test_io *io;
 
-	tbstream_test_open_pair(test, t->a, t->b, &fa, &fb);
 	/* Use up the credits first, so that the blocking write moves nothing */
-	io = tbstream_test_blocked_write(test, fa, t->a, 16);
+	io = tbstream_test_blocked_write(test, t->fa, t->a, 16);
 	tbstream_sim_cable_unplug(t->cable);
 	tbstream_test_expect_io_ret(test, io, -ENXIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, io->buf, 1, false),
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fa, io->buf, 1, false),
 			-ENXIO);
 }
 
 static void tbstream_test_unplug_poll(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	u8 buf[4];
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fa),
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(t->fa),
 			(__force u32)(EPOLLOUT | EPOLLWRNORM));
 
 	tbstream_sim_cable_unplug(t->cable);
-	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fa),
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(t->fa),
 			(__force u32)(EPOLLHUP | EPOLLERR));
-	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fb),
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(t->fb),
 			(__force u32)(EPOLLHUP | EPOLLERR));
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fa, buf, 4, true), -ENXIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 4, true), -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fa, buf, 4, true), -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fa, buf, 4, true), -ENXIO);
 
-	/* Files of the old attachment stay dead after a replug */
+	/* Files of the old attachment stay dead after t->a replug */
 	KUNIT_ASSERT_EQ(test, tbstream_sim_cable_replug(t->cable), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fa),
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(t->fa),
 			(__force u32)(EPOLLHUP | EPOLLERR));
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 4, false), -ENXIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fb, buf, 4, false), -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fb, buf, 4, false), -ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fb, buf, 4, false),
+			-ENXIO);
 }
 
 /* After a replug, new files work, with the HopIDs applied again */
 static void tbstream_test_unplug_replug_data(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	struct tbstream_test_flow fl;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
 	tbstream_sim_cable_unplug(t->cable);
-	tbstream_test_close(test, fa);
-	tbstream_test_close(test, fb);
+	tbstream_test_close(test, t->fa);
+	tbstream_test_close(test, t->fb);
 	tbstream_test_replug_pair(test);
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	tbstream_test_flow_init(test, &fl, fa, fb,
+	tbstream_test_open_pair(test, t->a, t->b, &t->fa, &t->fb);
+	tbstream_test_flow_init(test, &fl, t->fa, t->fb,
 				2 * TBSTREAM_TEST_RING_BYTES + 3, 17);
 	tbstream_test_run(test, &fl, 1);
 }
@@ -2389,8 +2353,7 @@ static void tbstream_test_open_detached_blocking(struct kunit *test)
 
 	tbstream_sim_cable_unplug(t->cable);
 	fb = tbstream_test_open(test, b, false);
-	src = tbstream_test_pattern(test, 1000, 18);
-	dst = tbstream_test_alloc(test, 1000);
+	tbstream_test_buffers(test, 1000, 18, &src, &dst);
 
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 1, true), -EAGAIN);
 	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fb), 0U);
@@ -2423,48 +2386,44 @@ static void tbstream_test_open_no_hopids(struct kunit *test)
 /* rmdir while open: reads see EOF, writes -ENXIO, the last close frees */
 static void tbstream_test_rmdir_open(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	u8 buf[16];
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "hello", 5, true), 5);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, "hello", 5, true), 5);
 
 	/* ConfigFS rmdir: remove, and drop the directory's reference */
-	kunit_remove_action(test, tbstream_test_rmdir, a);
-	tbstream_delete(a);
-	config_item_put(&a->item);
+	kunit_remove_action(test, tbstream_test_rmdir, t->a);
+	tbstream_delete(t->a);
+	config_item_put(&t->a->item);
 
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fa, buf, 16, true), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fa, buf, 16, false), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 16, true), -ENXIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, buf, 16, false), -ENXIO);
-	KUNIT_EXPECT_EQ(test, tbstream_test_poll(fa),
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fa, buf, 16, true), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fa, buf, 16, false), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fa, buf, 16, true),
+			-ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fa, buf, 16, false),
+			-ENXIO);
+	KUNIT_EXPECT_EQ(test, tbstream_test_poll(t->fa),
 			(__force u32)(EPOLLHUP | EPOLLERR));
-	tbstream_test_open_fails(test, a, true, -ENXIO);
+	tbstream_test_open_fails(test, t->a, true, -ENXIO);
 	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_A), 0);
 
 	/* Host B got what was written, then the CLOSE */
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, buf, 5), 5);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fb, buf, 5), 5);
 	KUNIT_EXPECT_EQ(test, memcmp(buf, "hello", 5), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, fb, buf, 16), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, buf, 16), 0);
 
 	/* The last reference: KASAN checks that nothing is used after */
-	tbstream_test_close(test, fa);
+	tbstream_test_close(test, t->fa);
 }
 
 /* rmdir while a read blocks: the reader wakes up with EOF */
 static void tbstream_test_rmdir_blocked_read(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	struct tbstream_test_io *io;
-	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	io = tbstream_test_blocked_read(test, fa, a);
-	kunit_release_action(test, tbstream_test_rmdir, a);
+	io = tbstream_test_blocked_read(test, t->fa, t->a);
+	kunit_release_action(test, tbstream_test_rmdir, t->a);
 	tbstream_test_expect_io_ret(test, io, 0);
 }
 
@@ -2497,52 +2456,46 @@ static void tbstream_test_close_old_file(struct kunit *test)
 /* A signal ends a blocked read with -ERESTARTSYS; the stream goes on */
 static void tbstream_test_signal_read(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	struct tbstream_test_io *io;
-	struct tbstream *a = t->a, *b = t->b;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	io = tbstream_test_blocked_read(test, fb, b);
-	/* kthread_stop() raises TIF_NOTIFY_SIGNAL, as a signal would */
+	io = tbstream_test_blocked_read(test, t->fb, t->b);
+	/* kthread_stop() raises TIF_NOTIFY_SIGNAL, as t->a signal would */
 	kunit_release_action(test, tbstream_test_io_stop, io);
 	KUNIT_EXPECT_EQ(test, io->ret, -ERESTARTSYS);
 
-	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "abc", 3, true), 3);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, io->buf, 3), 3);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(t->fa, "abc", 3, true), 3);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fb, io->buf, 3),
+			3);
 	KUNIT_EXPECT_EQ(test, memcmp(io->buf, "abc", 3), 0);
 }
 
 /* A signal ends a blocked write with the count it had accepted */
 static void tbstream_test_signal_write(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
-	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	struct tbstream *a = t->a, *b = t->b;
 	u64 frames;
 	u8 *src, *dst;
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	src = tbstream_test_pattern(test, len, 23);
-	dst = tbstream_test_alloc(test, len);
+	tbstream_test_buffers(test, len, 23, &src, &dst);
 
-	io = tbstream_test_io_start(test, fa, true, src, len, false);
-	tbstream_test_expect_blocked(test, io, a);
+	io = tbstream_test_io_start(test, t->fa, true, src, len, false);
+	tbstream_test_expect_blocked(test, io, t->a);
 	/* Both rings full: host B's receive ring, then host A's transmit */
 	read_poll_timeout(READ_ONCE, frames,
 			  frames >= 2 * TBSTREAM_TEST_FRAMES,
 			  TBSTREAM_TEST_POLL_US, TBSTREAM_TEST_TIMEOUT_US,
-			  false, a->stats.tx_frames);
+			  false, t->a->stats.tx_frames);
 	kunit_release_action(test, tbstream_test_io_stop, io);
 	KUNIT_EXPECT_EQ(test, io->ret, 2 * TBSTREAM_TEST_RING_BYTES);
 
 	/* Nothing was lost, nothing was sent twice */
-	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, dst,
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fb, dst,
 						     io->ret), io->ret);
 	tbstream_test_expect_bytes(test, dst, src, io->ret);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, dst, 1, true), -EAGAIN);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fb, dst, 1, true), -EAGAIN);
 }
 
 /* A signal ends a read that waits for the cable */
@@ -2809,18 +2762,15 @@ static void tbstream_test_hold(struct kunit *test, struct mutex *lock)
  */
 static void tbstream_test_review_nonblock_contended(struct kunit *test)
 {
-	struct tbstream_test *t = test->priv;
-	struct tbstream_file *fa, *fb;
-	struct tbstream *a = t->a, *b = t->b;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
 	u8 buf[4];
 
-	tbstream_test_open_pair(test, a, b, &fa, &fb);
-	KUNIT_ASSERT_EQ(test, tbstream_test_write(fa, "abcd", 4, true), 4);
-	KUNIT_ASSERT_TRUE(test, tbstream_test_poll_flushed(test, fb) &
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, "abcd", 4, true), 4);
+	KUNIT_ASSERT_TRUE(test, tbstream_test_poll_flushed(test, t->fb) &
 			  EPOLLIN);
 
-	tbstream_test_hold(test, &b->rx_mutex);
-	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 4, true), 4);
+	tbstream_test_hold(test, &t->b->rx_mutex);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read(t->fb, buf, 4, true), 4);
 	tbstream_test_expect_bytes(test, buf, (const u8 *)"abcd", 4);
 }
 
