@@ -108,6 +108,8 @@ struct tbstream_tb_test_cm {
  * @xd: Fake XDomain of the peer host
  * @svc: Its "stream" service, %NULL until plugged
  * @peer: What the backend registered for @svc with the core
+ * @tx: A transmit ring, for the path suite: hop 1
+ * @rx: A receive ring, for the path suite: hop 2
  */
 struct tbstream_tb_test {
 	struct tb *tb;
@@ -115,6 +117,7 @@ struct tbstream_tb_test {
 	struct tb_xdomain *xd;
 	struct tb_service *svc;
 	struct tbstream_peer *peer;
+	struct tbstream_ring tx, rx;
 };
 
 /**
@@ -1034,21 +1037,34 @@ static void tbstream_tb_test_expect_call(struct kunit *test, unsigned int i,
 	KUNIT_EXPECT_EQ(test, call->receive_ring, rx_hop);
 }
 
+/* The fixture with a transmit ring on hop 1 and a receive ring on hop 2 */
+static int tbstream_tb_test_init_paths(struct kunit *test)
+{
+	struct tbstream_tb_test *t;
+
+	tbstream_tb_test_init(test);
+	t = test->priv;
+	t->tx.direction = TBSTREAM_OUT;
+	t->tx.hop = 1;
+	t->rx.direction = TBSTREAM_IN;
+	t->rx.hop = 2;
+	return 0;
+}
+
 /* Paths are asked for as (out HopID, TX hop, in HopID, RX hop) */
 static void tbstream_tb_test_paths_enable_disable(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_peer *peer = t->peer;
-	struct tbstream_ring tx = { .direction = TBSTREAM_OUT, .hop = 1 };
-	struct tbstream_ring rx = { .direction = TBSTREAM_IN, .hop = 2 };
+	struct tbstream_ring *tx = &t->tx, *rx = &t->rx;
 
-	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 10, &tx, 11, &rx),
+	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 10, tx, 11, rx),
 			0);
 	KUNIT_EXPECT_EQ(test, t->cm->ncalls, 1);
 	tbstream_tb_test_expect_call(test, 0, true, 10, 1, 11, 2);
 	KUNIT_EXPECT_EQ(test, atomic_read(&t->xd->ntunnels), 1);
 
-	peer->ops->disable_paths(peer, 10, &tx, 11, &rx);
+	peer->ops->disable_paths(peer, 10, tx, 11, rx);
 	KUNIT_EXPECT_EQ(test, t->cm->ncalls, 2);
 	tbstream_tb_test_expect_call(test, 1, false, 10, 1, 11, 2);
 	KUNIT_EXPECT_EQ(test, atomic_read(&t->xd->ntunnels), 0);
@@ -1059,22 +1075,23 @@ static void tbstream_tb_test_paths_arguments(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_peer *peer = t->peer;
-	struct tbstream_ring tx = { .direction = TBSTREAM_OUT, .hop = 5 };
-	struct tbstream_ring rx = { .direction = TBSTREAM_IN, .hop = 3 };
+	struct tbstream_ring *tx = &t->tx, *rx = &t->rx;
 
-	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 8, &tx, 14, &rx),
+	tx->hop = 5;
+	rx->hop = 3;
+	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 8, tx, 14, rx),
 			0);
 	tbstream_tb_test_expect_call(test, 0, true, 8, 5, 14, 3);
-	tx.hop = 6;
-	rx.hop = 7;
-	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 12, &tx, 9, &rx),
+	tx->hop = 6;
+	rx->hop = 7;
+	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 12, tx, 9, rx),
 			0);
 	tbstream_tb_test_expect_call(test, 1, true, 12, 6, 9, 7);
-	peer->ops->disable_paths(peer, 12, &tx, 9, &rx);
+	peer->ops->disable_paths(peer, 12, tx, 9, rx);
 	tbstream_tb_test_expect_call(test, 2, false, 12, 6, 9, 7);
-	tx.hop = 5;
-	rx.hop = 3;
-	peer->ops->disable_paths(peer, 8, &tx, 14, &rx);
+	tx->hop = 5;
+	rx->hop = 3;
+	peer->ops->disable_paths(peer, 8, tx, 14, rx);
 	tbstream_tb_test_expect_call(test, 3, false, 8, 5, 14, 3);
 	KUNIT_EXPECT_EQ(test, t->cm->ncalls, 4);
 	KUNIT_EXPECT_EQ(test, atomic_read(&t->xd->ntunnels), 0);
@@ -1085,11 +1102,10 @@ static void tbstream_tb_test_paths_enable_error(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_peer *peer = t->peer;
-	struct tbstream_ring tx = { .direction = TBSTREAM_OUT, .hop = 1 };
-	struct tbstream_ring rx = { .direction = TBSTREAM_IN, .hop = 2 };
+	struct tbstream_ring *tx = &t->tx, *rx = &t->rx;
 
 	t->cm->approve_ret = -ETIMEDOUT;
-	KUNIT_EXPECT_EQ(test, peer->ops->enable_paths(peer, 9, &tx, 9, &rx),
+	KUNIT_EXPECT_EQ(test, peer->ops->enable_paths(peer, 9, tx, 9, rx),
 			-ETIMEDOUT);
 	KUNIT_EXPECT_EQ(test, t->cm->ncalls, 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&t->xd->ntunnels), 0);
@@ -1100,15 +1116,14 @@ static void tbstream_tb_test_paths_disable_error(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 	struct tbstream_peer *peer = t->peer;
-	struct tbstream_ring tx = { .direction = TBSTREAM_OUT, .hop = 1 };
-	struct tbstream_ring rx = { .direction = TBSTREAM_IN, .hop = 2 };
+	struct tbstream_ring *tx = &t->tx, *rx = &t->rx;
 
-	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 9, &tx, 9, &rx),
+	KUNIT_ASSERT_EQ(test, peer->ops->enable_paths(peer, 9, tx, 9, rx),
 			0);
 	t->cm->disconnect_ret = -EIO;
-	peer->ops->disable_paths(peer, 9, &tx, 9, &rx);
+	peer->ops->disable_paths(peer, 9, tx, 9, rx);
 	t->xd->is_unplugged = true;
-	peer->ops->disable_paths(peer, 9, &tx, 9, &rx);
+	peer->ops->disable_paths(peer, 9, tx, 9, rx);
 	KUNIT_EXPECT_EQ(test, t->cm->ncalls, 3);
 	tbstream_tb_test_expect_call(test, 2, false, 9, 1, 9, 2);
 	/* The core keeps counting the tunnel it could not tear down */
@@ -1125,7 +1140,7 @@ static struct kunit_case tbstream_tb_paths_cases[] = {
 
 static struct kunit_suite tbstream_tb_paths_suite = {
 	.name = "thunderbolt_stream_tb_paths",
-	.init = tbstream_tb_test_init,
+	.init = tbstream_tb_test_init_paths,
 	.test_cases = tbstream_tb_paths_cases,
 };
 
@@ -1579,6 +1594,59 @@ static struct kunit_suite tbstream_tb_advert_suite = {
 
 /* thunderbolt_stream_tb_core */
 
+/* The HopIDs stream @s shows */
+static void tbstream_tb_test_expect_hopids(struct kunit *test,
+					   struct tbstream *s, int in, int out)
+{
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), in);
+	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), out);
+}
+
+/* No HopID held, and streams @name and @other (unless %NULL) withdrawn */
+static void tbstream_tb_test_expect_released(struct kunit *test,
+					     const char *name,
+					     const char *other)
+{
+	struct tbstream_tb_test *t = test->priv;
+
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
+	tbstream_tb_test_expect_withdrawn(test, name);
+	if (other)
+		tbstream_tb_test_expect_withdrawn(test, other);
+}
+
+/*
+ * Make streams "alpha", on HopIDs in 12 and out 8, and "beta", on
+ * automatic HopIDs, in a new service group @group_name
+ */
+static void tbstream_tb_test_alpha_beta(struct kunit *test,
+					const char *group_name,
+					struct tbstream **a,
+					struct tbstream **b)
+{
+	struct tbstream_service *group = tbstream_test_group(test, group_name);
+
+	*a = tbstream_test_mkdir_in(test, group, "alpha");
+	*b = tbstream_test_mkdir_in(test, group, "beta");
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(*a, TBSTREAM_IN, 12), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(*a, TBSTREAM_OUT, 8), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(*b, TBSTREAM_IN,
+						 TBSTREAM_HOPID_AUTO), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(*b, TBSTREAM_OUT,
+						 TBSTREAM_HOPID_AUTO), 0);
+}
+
+/* The streams of tbstream_tb_test_alpha_beta() hold and advertise theirs */
+static void tbstream_tb_test_expect_alpha_beta(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 12));
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_OUT, 8));
+	tbstream_tb_test_expect_advertised(test, "alpha", 12, 8);
+	tbstream_tb_test_expect_advertised(test, "beta", 9, 9);
+}
+
 /* Automatic HopIDs come from the XDomain and go back at unplug */
 static void tbstream_tb_test_core_auto(struct kunit *test)
 {
@@ -1596,56 +1664,36 @@ static void tbstream_tb_test_core_auto(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(s, TBSTREAM_OUT,
 						 TBSTREAM_HOPID_AUTO), 0);
 
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 9);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 9);
+	tbstream_tb_test_expect_hopids(test, s, 9, 9);
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 9));
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_OUT, 9));
 	tbstream_tb_test_expect_advertised(test, "alpha", 9, 9);
 
 	tbstream_tb_test_unplug(test, svc);
 	KUNIT_EXPECT_PTR_EQ(test, s->peer, NULL);
-	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
-	tbstream_tb_test_expect_withdrawn(test, "alpha");
+	tbstream_tb_test_expect_released(test, "alpha", NULL);
 	/* The settings stay for the next time */
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN),
-			TBSTREAM_HOPID_AUTO);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT),
-			TBSTREAM_HOPID_AUTO);
+	tbstream_tb_test_expect_hopids(test, s, TBSTREAM_HOPID_AUTO,
+				       TBSTREAM_HOPID_AUTO);
 }
 
 /* A configuration made before the cable applies at probe, every time */
 static void tbstream_tb_test_core_configured_first(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
-	struct tbstream_service *group;
 	struct tb_service *svc;
 	struct tbstream *a, *b;
 	int i;
 
-	group = tbstream_test_group(test, TBSTREAM_TB_TEST_SERVICE);
-	a = tbstream_test_mkdir_in(test, group, "alpha");
-	b = tbstream_test_mkdir_in(test, group, "beta");
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 12), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 8), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN,
-						 TBSTREAM_HOPID_AUTO), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT,
-						 TBSTREAM_HOPID_AUTO), 0);
+	tbstream_tb_test_alpha_beta(test, TBSTREAM_TB_TEST_SERVICE, &a, &b);
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
 
 	for (i = 0; i < 2; i++) {
 		svc = tbstream_tb_test_plug_bound(test, t->xd);
-		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd,
-							      TBSTREAM_IN, 12));
-		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd,
-							      TBSTREAM_OUT, 8));
-		tbstream_tb_test_expect_advertised(test, "alpha", 12, 8);
-		tbstream_tb_test_expect_advertised(test, "beta", 9, 9);
+		tbstream_tb_test_expect_alpha_beta(test);
 
 		tbstream_tb_test_unplug(test, svc);
-		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
-		tbstream_tb_test_expect_withdrawn(test, "alpha");
-		tbstream_tb_test_expect_withdrawn(test, "beta");
+		tbstream_tb_test_expect_released(test, "alpha", "beta");
 	}
 }
 
@@ -1684,17 +1732,14 @@ static void tbstream_tb_test_core_inherit(struct kunit *test)
 	s = tbstream_tb_test_alpha(test, &svc);
 
 	/* The peer receives on 10 and transmits on 11 */
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 11);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 10);
+	tbstream_tb_test_expect_hopids(test, s, 11, 10);
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_IN, 11));
 	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd, TBSTREAM_OUT, 10));
 	tbstream_tb_test_expect_advertised(test, "alpha", 11, 10);
 
 	tbstream_tb_test_unplug(test, svc);
-	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
-	tbstream_tb_test_expect_withdrawn(test, "alpha");
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 0);
+	tbstream_tb_test_expect_released(test, "alpha", NULL);
+	tbstream_tb_test_expect_hopids(test, s, 0, 0);
 }
 
 /* Configured and advertised by the peer before the cable: inherit at probe */
@@ -1714,17 +1759,13 @@ static void tbstream_tb_test_core_inherit_at_probe(struct kunit *test)
 	tbstream_tb_test_set_remote(test, t->xd, tbstream_tb_test_remote, 2);
 
 	svc = tbstream_tb_test_plug_bound(test, t->xd);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_IN), 11);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_OUT), 10);
+	tbstream_tb_test_expect_hopids(test, a, 11, 10);
 	tbstream_tb_test_expect_advertised(test, "alpha", 11, 10);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(b, TBSTREAM_IN), 12);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(b, TBSTREAM_OUT), 11);
+	tbstream_tb_test_expect_hopids(test, b, 12, 11);
 	tbstream_tb_test_expect_advertised(test, "beta", 12, 11);
 
 	tbstream_tb_test_unplug(test, svc);
-	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
-	tbstream_tb_test_expect_withdrawn(test, "alpha");
-	tbstream_tb_test_expect_withdrawn(test, "beta");
+	tbstream_tb_test_expect_released(test, "alpha", "beta");
 }
 
 /**
@@ -1800,10 +1841,8 @@ static void tbstream_tb_test_core_inherit_garbage(struct kunit *test)
 	s = tbstream_tb_test_alpha(test, &svc);
 
 	/* The peer transmits on 0xffffffff: we cannot receive that */
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_IN), 0);
-	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 0);
-	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
-	tbstream_tb_test_expect_withdrawn(test, "alpha");
+	tbstream_tb_test_expect_hopids(test, s, 0, 0);
+	tbstream_tb_test_expect_released(test, "alpha", NULL);
 }
 
 /* When the owner of a stream name goes, the other peer's stream gets it */
@@ -1848,46 +1887,29 @@ static int tbstream_tb_test_pm(struct kunit *test, struct tb_service *svc,
 static void tbstream_tb_test_core_suspend_resume(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
-	struct tbstream_service *group;
 	struct tb_service *svc;
 	struct tbstream *a, *b;
 	int i;
 
 	svc = tbstream_tb_test_plug_bound(test, t->xd);
-	group = tbstream_test_group(test, dev_name(&svc->dev));
-	a = tbstream_test_mkdir_in(test, group, "alpha");
-	b = tbstream_test_mkdir_in(test, group, "beta");
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_IN, 12), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(a, TBSTREAM_OUT, 8), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_IN,
-						 TBSTREAM_HOPID_AUTO), 0);
-	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(b, TBSTREAM_OUT,
-						 TBSTREAM_HOPID_AUTO), 0);
+	tbstream_tb_test_alpha_beta(test, dev_name(&svc->dev), &a, &b);
 
 	for (i = 0; i < 2; i++) {
 		KUNIT_ASSERT_EQ(test, tbstream_tb_test_pm(test, svc, false), 0);
-		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
-		tbstream_tb_test_expect_withdrawn(test, "alpha");
-		tbstream_tb_test_expect_withdrawn(test, "beta");
+		tbstream_tb_test_expect_released(test, "alpha", "beta");
 		/* The configuration stays */
 		KUNIT_EXPECT_EQ(test, tbstream_get_hopid(a, TBSTREAM_IN), 12);
 		KUNIT_EXPECT_EQ(test, tbstream_get_hopid(b, TBSTREAM_OUT),
 				TBSTREAM_HOPID_AUTO);
 
 		KUNIT_ASSERT_EQ(test, tbstream_tb_test_pm(test, svc, true), 0);
-		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd,
-							      TBSTREAM_IN, 12));
-		KUNIT_EXPECT_TRUE(test, tbstream_tb_test_held(t->xd,
-							      TBSTREAM_OUT, 8));
-		tbstream_tb_test_expect_advertised(test, "alpha", 12, 8);
-		tbstream_tb_test_expect_advertised(test, "beta", 9, 9);
+		tbstream_tb_test_expect_alpha_beta(test);
 	}
 
 	/* The peer is gone when the host wakes up: remove while suspended */
 	KUNIT_ASSERT_EQ(test, tbstream_tb_test_pm(test, svc, false), 0);
 	tbstream_tb_test_unplug(test, svc);
-	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
-	tbstream_tb_test_expect_withdrawn(test, "alpha");
+	tbstream_tb_test_expect_released(test, "alpha", NULL);
 
 	/* and comes back */
 	svc = tbstream_tb_test_plug_bound(test, t->xd);
@@ -1934,8 +1956,7 @@ static void tbstream_tb_test_core_watch(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, tbstream_tb_test_wait_hopid(s, TBSTREAM_IN, 0),
 			0);
 	KUNIT_EXPECT_EQ(test, tbstream_get_hopid(s, TBSTREAM_OUT), 0);
-	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_no_hopids(t->xd));
-	tbstream_tb_test_expect_withdrawn(test, "alpha");
+	tbstream_tb_test_expect_released(test, "alpha", NULL);
 }
 
 static struct kunit_case tbstream_tb_core_cases[] = {
