@@ -4,7 +4,10 @@
 # Source it first thing:  . "$(dirname "$0")/lib.sh"
 #
 # A test is one script that exits 0 (pass), 1 (fail) or 4 (skip, the
-# kselftest code). fail() and skip() print why and exit.
+# kselftest code). fail() and skip() print why and exit. The kselftest
+# runner starts it from its own directory, where the C helpers
+# (tbstream_try, tbstream_bench, tcp_loopback) are installed too: that
+# directory goes first in PATH.
 
 # Used by the tests that source this file.
 # shellcheck disable=SC2034
@@ -15,6 +18,9 @@ DRIVER_DIR=/sys/bus/thunderbolt/drivers/thunderbolt_stream
 TEST_NAME=$(basename "$0" .sh)
 
 ksft_skip=4
+
+PATH="$(cd "$(dirname "$0")" && pwd):$PATH"
+export PATH
 
 # fail MSG: the test failed
 fail() {
@@ -56,12 +62,20 @@ cmdline_arg() {
 
 # module_loaded NAME: is the module loaded?
 module_loaded() {
-	grep -q "^$1 " /proc/modules
+	grep -q "^$1 " /proc/modules 2>/dev/null
+}
+
+# need_module: skip the test unless it can load thunderbolt_stream
+need_module() {
+	module_loaded "$MODULE" && return 0
+	[ "$(id -u)" = 0 ] || skip "must be run as root"
+	modinfo "$MODULE" >/dev/null 2>&1 || skip "no $MODULE module installed"
 }
 
 # load_module: modprobe thunderbolt_stream (and thunderbolt)
 load_module() {
 	module_loaded "$MODULE" && return 0
+	need_module
 	modprobe "$MODULE" || fail "modprobe $MODULE failed"
 }
 

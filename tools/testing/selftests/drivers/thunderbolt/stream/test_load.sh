@@ -5,6 +5,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
+need_module
 unload_all
 
 must modprobe "$MODULE"
