@@ -5,7 +5,10 @@
 #  - install the Debian packages the builds and the VM need (apt-get);
 #  - unpack the pinned linux-source-6.12 tree into .build/linux;
 #  - wire our sources into that tree (symlinks plus one Kconfig and one
-#    Makefile line), without editing anything by hand.
+#    Makefile line), without editing anything by hand, and our kselftest
+#    target into tools/testing/selftests/drivers/thunderbolt/stream
+#    (symlinks to its files in a real directory, so that its Makefile
+#    finds ../../../lib.mk, and the programs it builds stay in the tree).
 #
 # Everything lives under .build/ and is reused between runs.
 
@@ -69,6 +72,7 @@ update_file() {
 
 wire_sources() {
 	local tbdir="$KTREE/drivers/thunderbolt"
+	local SELFTEST=tools/testing/selftests/drivers/thunderbolt/stream
 	local f
 
 	for f in "$SRC"/drivers/thunderbolt/*; do
@@ -80,6 +84,13 @@ wire_sources() {
 	for f in "$SRC"/Documentation/admin-guide/*.rst; do
 		[ -e "$f" ] && ln -sfn "$f" "$KTREE/Documentation/admin-guide/"
 	done
+
+	mkdir -p "$KTREE/$SELFTEST"
+	for f in "$SRC/$SELFTEST"/*; do
+		ln -sfn "$f" "$KTREE/$SELFTEST/$(basename "$f")"
+	done
+	# A file removed from the repo leaves a dangling link behind
+	find "$KTREE/$SELFTEST" -maxdepth 1 -xtype l -delete
 
 	cat "$tbdir/Kconfig.orig" >"$tbdir/Kconfig.new"
 	echo 'source "drivers/thunderbolt/Kconfig.stream"' >>"$tbdir/Kconfig.new"

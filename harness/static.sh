@@ -14,8 +14,9 @@
 #     Kconfig then allows (the core's tests; not the backend's, which
 #     need symbols a modular Thunderbolt core does not export);
 #  4. kernel-doc -none -Wall on the .c and .h files;
-#  5. shellcheck (warnings and up) on the harness scripts, .ci/run and
-#     the guest tests, when shellcheck is installed.
+#  5. shellcheck (warnings and up) on the harness scripts, .ci/run, the
+#     guest's init and timeout and the guest tests (the kselftest
+#     target), when shellcheck is installed.
 #
 # Every check runs and reports before the script fails. A warm run only
 # recompiles what changed (sparse always reruns on our few files).
@@ -252,6 +253,8 @@ check_shell() {
 	# -x follows their lib.sh and simlib.sh from the test directory.
 	out=$out$(cd "$SRC/tools/testing/selftests/drivers/thunderbolt/stream" &&
 		shellcheck -s sh -x -S warning -e SC3043 ./*.sh 2>&1) || rc=1
+	out=$out$(shellcheck -s sh -S warning -e SC3043 "$SRC/harness/vm/init" \
+		"$SRC/harness/vm/timeout" 2>&1) || rc=1
 	if [ "$rc" != 0 ]; then
 		printf '%s\n' "$out" >&2
 		fail "shellcheck"
