@@ -55,6 +55,7 @@
 #include "hw/qdev-properties-system.h"
 #include "chardev/char-fe.h"
 #include "migration/vmstate.h"
+#include "sysemu/runstate.h"
 #include "qom/object.h"
 
 #define TYPE_TB_NHI "tb-nhi"
@@ -176,6 +177,7 @@ enum {
     CABLE_CTRL = 3,             /* a control packet, as on ring 0 */
     CABLE_DATA = 4,             /* a frame on HopID hop */
     CABLE_CREDIT = 5,           /* len more RX descriptors for HopID hop */
+    CABLE_READY = 6,            /* hop = 1: the driver is up on this end */
 };
 #define CABLE_HDR_LEN           12
 #define CABLE_MAX_PAYLOAD       4096
@@ -247,6 +249,7 @@ struct TbNhiState {
     CharBackend chr;
     bool link_wanted;           /* "link" property: cable plugged in */
     bool link_up;
+    bool peer_ready;            /* the peer's driver has said DRIVER_READY */
     uint8_t peer_uuid[16];
     uint32_t tx_credits[MAX_HOPID];
     uint8_t cbuf[CABLE_BUF];
@@ -256,8 +259,10 @@ struct TbNhiState {
     /* properties */
     uint64_t uid;
     uint32_t debug;
+    bool print_stats;
 
     TbStats st;
+    Notifier shutdown;
 };
 
 #define DBG(s, lvl, fmt, ...) do { \
@@ -268,6 +273,7 @@ struct TbNhiState {
 } while (0)
 
 static void nhi_tx_kick(TbNhiState *s);
+static void nhi_shutdown_notify(Notifier *n, void *data);
 static void cable_send(TbNhiState *s, uint16_t type, uint16_t hop,
                        uint8_t sof, uint8_t eof, const void *data,
                        uint32_t len);
@@ -582,6 +588,20 @@ static void icm_xdomain_event(TbNhiState *s, bool connected)
     DBG(s, 1, "XDomain %s event", connected ? "connected" : "disconnected");
 }
 
+/*
+ * The firmware reports the other host once the link is up and the
+ * drivers on both ends are ready, so that the XDomain discovery starts
+ * when there is someone to answer it.
+ */
+static void xd_update(TbNhiState *s)
+{
+    bool want = s->driver_ready && s->link_up && s->peer_ready;
+
+    if (s->driver_ready && want != s->xd_announced) {
+        icm_xdomain_event(s, want);
+    }
+}
+
 static void paths_clear(TbNhiState *s)
 {
     int i;
@@ -611,21 +631,27 @@ static void icm_command(TbNhiState *s, const uint8_t *p, uint32_t len)
         s->driver_ready = true;
         s->xd_announced = false;
         icm_send(s, PDF_ICM_RESP, r, rlen);
-        if (s->link_up) {
-            icm_xdomain_event(s, true);
-        }
+        cable_send(s, CABLE_READY, 1, 0, 0, NULL, 0);
+        xd_update(s);
         return;
     case ICM_APPROVE_XDOMAIN: {
         uint16_t txh = lduw_le_p(p + 28), txr = lduw_le_p(p + 30);
         uint16_t rxh = lduw_le_p(p + 32), rxr = lduw_le_p(p + 34);
 
-        memcpy(r, p, MIN(len, 36));
-        r[1] = 0;
+        memcpy(r + 4, p + 4, MIN(len, 36) - 4);
         rlen = 36;
         if (txr >= NHI_HOPS || rxr >= NHI_HOPS || !txr || !rxr ||
             txh >= MAX_HOPID || rxh >= MAX_HOPID) {
             r[1] = ICM_FLAG_ERROR;
             break;
+        }
+        /* a ring is in one path at a time: the new one replaces it */
+        for (i = 0; i < MAX_PATHS; i++) {
+            if (s->paths[i].used && (s->paths[i].tx_ring == txr ||
+                                     s->paths[i].rx_ring == rxr ||
+                                     s->paths[i].rx_hopid == rxh)) {
+                s->paths[i].used = false;
+            }
         }
         for (i = 0; i < MAX_PATHS && s->paths[i].used; i++) {
             ;
@@ -644,8 +670,7 @@ static void icm_command(TbNhiState *s, const uint8_t *p, uint32_t len)
         return;
     }
     case ICM_DISCONNECT_XDOMAIN:
-        memcpy(r, p, MIN(len, 32));
-        r[1] = 0;
+        memcpy(r + 4, p + 4, MIN(len, 32) - 4);
         rlen = 32;
         if (p[4] == 2) {
             DBG(s, 1, "paths torn down");
@@ -984,9 +1009,9 @@ static void cable_send(TbNhiState *s, uint16_t type, uint16_t hop,
                        uint32_t len)
 {
     uint8_t h[CABLE_HDR_LEN];
-    uint32_t plen = type == CABLE_CREDIT ? 0 : len;
+    uint32_t plen = type == CABLE_CREDIT || type == CABLE_READY ? 0 : len;
 
-    if (!qemu_chr_fe_backend_connected(&s->chr)) {
+    if (!qemu_chr_fe_backend_connected(&s->chr) || !s->link_wanted) {
         return;
     }
     stw_le_p(h, type);
@@ -1021,9 +1046,10 @@ static void link_set(TbNhiState *s, bool up)
             }
         }
     }
-    if (s->driver_ready && s->xd_announced != up) {
-        icm_xdomain_event(s, up);
+    if (!up) {
+        s->peer_ready = false;
     }
+    xd_update(s);
     nhi_tx_kick(s);
 }
 
@@ -1032,7 +1058,7 @@ static void cable_hello(TbNhiState *s, bool answer)
     uint8_t uuid[16];
 
     root_uuid(s, uuid);
-    cable_send(s, CABLE_HELLO, answer, 0, 0, uuid, 16);
+    cable_send(s, CABLE_HELLO, answer, s->driver_ready, 0, uuid, 16);
 }
 
 static void cable_message(TbNhiState *s, uint16_t type, uint16_t hop,
@@ -1051,10 +1077,21 @@ static void cable_message(TbNhiState *s, uint16_t type, uint16_t hop,
             link_set(s, false);         /* another host on the cable */
         }
         memcpy(s->peer_uuid, data, 16);
+        s->peer_ready = sof;
         if (!hop) {
             cable_hello(s, true);
         }
         link_set(s, true);
+        xd_update(s);
+        break;
+    case CABLE_READY:
+        if (s->link_up) {
+            s->peer_ready = hop;
+            if (!hop) {
+                paths_clear(s);
+            }
+            xd_update(s);
+        }
         break;
     case CABLE_BYE:
         link_set(s, false);
@@ -1103,7 +1140,7 @@ static void cable_receive(void *opaque, const uint8_t *buf, int size)
         const uint8_t *h = s->cbuf + off;
         uint16_t type = lduw_le_p(h);
         uint32_t len = ldl_le_p(h + 8);
-        uint32_t plen = type == CABLE_CREDIT ? 0 : len;
+        uint32_t plen = type == CABLE_CREDIT || type == CABLE_READY ? 0 : len;
 
         if (plen > CABLE_MAX_PAYLOAD) {
             qemu_log_mask(LOG_GUEST_ERROR, "tb-nhi: bad cable message\n");
@@ -1153,11 +1190,12 @@ static void nhi_set_link(Object *obj, bool value, Error **errp)
     if (s->link_wanted == value) {
         return;
     }
-    s->link_wanted = value;
     if (value) {
+        s->link_wanted = true;
         cable_hello(s, false);
     } else {
         cable_send(s, CABLE_BYE, 0, 0, 0, NULL, 0);
+        s->link_wanted = false;
         link_set(s, false);
     }
 }
@@ -1286,6 +1324,13 @@ static void nhi_opts_write(TbNhiState *s, TbRing *r, unsigned hop,
             v & OPT_ENABLE ? "enabled" : "disabled",
             v & OPT_RAW ? "raw" : "frame", v & OPT_E2E ? ", E2E" : "");
     }
+    if (!tx && !hop && !was_on && (v & OPT_ENABLE)) {
+        TbFrame *f;
+
+        while ((f = g_queue_pop_head(&s->ctl_backlog))) {
+            g_free(f);
+        }
+    }
     if (!tx && (v & OPT_ENABLE)) {
         rx_drain(s, hop);
     }
@@ -1302,6 +1347,7 @@ static void nhi_mailbox(TbNhiState *s, uint32_t v)
         s->driver_ready = false;
         s->xd_announced = false;
         paths_clear(s);
+        cable_send(s, CABLE_READY, 0, 0, 0, NULL, 0);
     }
     /* every command completes at once */
 }
@@ -1440,6 +1486,8 @@ static void nhi_realize(PCIDevice *pd, Error **errp)
     s->throttle_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, nhi_throttle_timer,
                                      s);
     s->link_wanted = true;
+    s->shutdown.notify = nhi_shutdown_notify;
+    qemu_register_shutdown_notifier(&s->shutdown);
     if (qemu_chr_fe_backend_connected(&s->chr)) {
         qemu_chr_fe_set_handlers(&s->chr, cable_can_receive, cable_receive,
                                  cable_event, NULL, s, NULL, true);
@@ -1447,16 +1495,48 @@ static void nhi_realize(PCIDevice *pd, Error **errp)
     nhi_reset(DEVICE(pd));
 }
 
+static void nhi_print_stats(TbNhiState *s)
+{
+    GString *rings = g_string_new("");
+    unsigned i;
+
+    for (i = 0; i < NHI_HOPS; i++) {
+        if (s->st.ring_tx[i] || s->st.ring_rx[i]) {
+            g_string_append_printf(rings, " ring%u %" PRIu64 "/%" PRIu64, i,
+                                   s->st.ring_tx[i], s->st.ring_rx[i]);
+        }
+    }
+    fprintf(stderr, "tb-nhi[%" PRIx64 "] stats: mmio_reads %" PRIu64
+            " mmio_writes %" PRIu64 " interrupts %" PRIu64 " throttled %"
+            PRIu64 " tx_frames %" PRIu64 " rx_frames %" PRIu64
+            " credit_stalls %" PRIu64 " tx_dropped %" PRIu64
+            " rx_backlogged %" PRIu64 " cable_tx %" PRIu64 " cable_rx %"
+            PRIu64 " frames tx/rx:%s\n", s->uid, s->st.mmio_reads,
+            s->st.mmio_writes, s->st.interrupts, s->st.throttled,
+            s->st.tx_frames, s->st.rx_frames, s->st.credit_stalls,
+            s->st.tx_dropped, s->st.rx_backlogged, s->st.cable_tx,
+            s->st.cable_rx, rings->str);
+    g_string_free(rings, true);
+}
+
+static void nhi_shutdown_notify(Notifier *n, void *data)
+{
+    TbNhiState *s = container_of(n, TbNhiState, shutdown);
+
+    if (s->print_stats) {
+        nhi_print_stats(s);
+    }
+}
+
 static void nhi_exit(PCIDevice *pd)
 {
     TbNhiState *s = TB_NHI(pd);
     unsigned i;
 
-    DBG(s, 1, "stats: mmio r/w %" PRIu64 "/%" PRIu64 ", interrupts %"
-        PRIu64 " (throttled %" PRIu64 "), frames tx/rx %" PRIu64 "/%" PRIu64
-        ", credit stalls %" PRIu64, s->st.mmio_reads, s->st.mmio_writes,
-        s->st.interrupts, s->st.throttled, s->st.tx_frames, s->st.rx_frames,
-        s->st.credit_stalls);
+    if (s->print_stats) {
+        nhi_print_stats(s);
+    }
+    notifier_remove(&s->shutdown);
     qemu_chr_fe_deinit(&s->chr, false);
     for (i = 0; i < NHI_HOPS; i++) {
         ring_reset(&s->tx[i], false);
@@ -1556,6 +1636,7 @@ static Property nhi_properties[] = {
     DEFINE_PROP_CHR("chardev", TbNhiState, chr),
     DEFINE_PROP_UINT64("uid", TbNhiState, uid, 0),
     DEFINE_PROP_UINT32("debug", TbNhiState, debug, 0),
+    DEFINE_PROP_BOOL("stats", TbNhiState, print_stats, false),
     DEFINE_PROP_END_OF_LIST(),
 };
 
