@@ -42,7 +42,7 @@ INITRAMFS="$BUILD/tbvm-initramfs.cpio.gz"
 TESTDIR="$SRC/tools/testing/selftests/drivers/thunderbolt/stream"
 TBVM_TIMEOUT=${TBVM_TIMEOUT:-600}
 TBVM_MIB=${TBVM_MIB:-4}
-TB_ERR_RE='thunderbolt.*(error|fail|warn)|tb-nhi'
+TB_ERR_RE='thunderbolt.*(error|fail|warn)|tb-nhi: '
 PASSED=0
 FAILED=0
 
@@ -148,7 +148,7 @@ start_guest() {
 		-serial stdio -serial "file:$BUILD/tbvm-$name-results.log" \
 		-kernel "$TBVMK/arch/x86/boot/bzImage" -initrd "$INITRAMFS" \
 		-append "console=ttyS0 panic=-1 tbvm=$role tbvm_mib=$TBVM_MIB ${TBVM_APPEND:-}" \
-		-device "tb-nhi$dev" "$@" \
+		-d guest_errors -device "tb-nhi$dev,stats=on${TBVM_DEV:-}" "$@" \
 		</dev/null >"$BUILD/tbvm-$name-console.log" 2>&1 &
 	GUEST_PID=$!
 }
@@ -194,6 +194,7 @@ judge() {
 		echo "$leaks" | head -40 >&2
 		bad=1
 	fi
+	grep -a '^tb-nhi\[.*\] stats:' "$con" | sed "s/^/[$name] /" || true
 	PASSED=$((PASSED + p))
 	FAILED=$((FAILED + f + bad))
 	return 0
