@@ -60,11 +60,13 @@ static const uuid_t tbstream_tb_uuid =
  * @svc: The service device we are bound to
  * @xd: Its XDomain connection
  * @watch: Re-reads the peer's advertisement when its properties change:
- *	   the 6.12 core tells service drivers nothing about that
+ *	   the 6.12 core tells service drivers nothing about that. After
+ *	   a resume that could not register the peer, it retries that.
  * @remote_gen: Generation of the peer's properties last looked at
- * @suspended: The peer is unregistered from the core for a system sleep.
- *	       Only probe, remove and the PM callbacks touch it, and the
- *	       driver core serializes those with the device lock of @svc.
+ * @suspended: The peer is not registered with the core: for a system
+ *	       sleep, or since a resume that failed to. Probe, remove and
+ *	       the PM callbacks touch it, serialized by the device lock of
+ *	       @svc, and @watch, which they cancel before they do.
  */
 struct tbstream_tb {
 	struct tbstream_peer peer;
@@ -695,6 +697,10 @@ static void tbstream_tb_watch(struct work_struct *work)
 	bool changed;
 	u32 gen;
 
+	if (tp->suspended) {
+		tp->suspended = tbstream_peer_register(&tp->peer) != 0;
+		goto out_again;
+	}
 	mutex_lock(&tp->xd->lock);
 	gen = tp->xd->remote_property_block_gen;
 	mutex_unlock(&tp->xd->lock);
@@ -703,6 +709,7 @@ static void tbstream_tb_watch(struct work_struct *work)
 	tp->remote_gen = gen;
 	if (changed)
 		tbstream_peer_changed(&tp->peer);
+out_again:
 	schedule_delayed_work(&tp->watch,
 			      msecs_to_jiffies(TBSTREAM_TB_WATCH_INTERVAL));
 }
@@ -768,6 +775,7 @@ static int tbstream_tb_suspend(struct device *dev)
 	return 0;
 }
 
+/* A failure to attach the streams again is retried by the watch */
 static int tbstream_tb_resume(struct device *dev)
 {
 	struct tbstream_tb *tp = tb_service_get_drvdata(tb_to_service(dev));
@@ -775,8 +783,9 @@ static int tbstream_tb_resume(struct device *dev)
 
 	ret = tbstream_peer_register(&tp->peer);
 	if (ret)
-		return ret;
-	tp->suspended = false;
+		dev_warn(dev, "streams not attached after resume: %d, retrying\n",
+			 ret);
+	tp->suspended = ret != 0;
 	schedule_delayed_work(&tp->watch,
 			      msecs_to_jiffies(TBSTREAM_TB_WATCH_INTERVAL));
 	return 0;

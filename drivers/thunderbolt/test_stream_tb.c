@@ -1917,6 +1917,35 @@ static void tbstream_tb_test_core_suspend_resume(struct kunit *test)
 }
 
 /*
+ * A resume that cannot attach the streams (here: the advertisement cannot
+ * be built, in the resume call only) leaves them detached, and the watch
+ * attaches them a moment later.
+ */
+static void tbstream_tb_test_core_resume_error(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tb_service *svc;
+	struct tbstream *a, *b;
+	bool held;
+
+	svc = tbstream_tb_test_plug_bound(test, t->xd);
+	tbstream_tb_test_alpha_beta(test, dev_name(&svc->dev), &a, &b);
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_pm(test, svc, false), 0);
+
+	kunit_activate_static_stub(test, tbstream_tb_build_dir,
+				   tbstream_tb_test_no_dir);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_pm(test, svc, true), 0);
+	kunit_deactivate_static_stub(test, tbstream_tb_build_dir);
+	tbstream_tb_test_expect_released(test, "alpha", "beta");
+
+	read_poll_timeout(tbstream_tb_test_held, held, held,
+			  TBSTREAM_TB_TEST_POLL_US,
+			  TBSTREAM_TB_TEST_WATCH_MS * USEC_PER_MSEC, false, t->xd,
+			  TBSTREAM_IN, 12);
+	tbstream_tb_test_expect_alpha_beta(test);
+}
+
+/*
  * Wait for the backend's watch to apply a change of the peer's properties:
  * the watch is private to stream_tb.c, there is no work to flush
  */
@@ -1969,6 +1998,7 @@ static struct kunit_case tbstream_tb_core_cases[] = {
 	KUNIT_CASE(tbstream_tb_test_core_inherit_garbage),
 	KUNIT_CASE(tbstream_tb_test_core_same_name_handover),
 	KUNIT_CASE(tbstream_tb_test_core_suspend_resume),
+	KUNIT_CASE(tbstream_tb_test_core_resume_error),
 	KUNIT_CASE_SLOW(tbstream_tb_test_core_watch),
 	{ }
 };
