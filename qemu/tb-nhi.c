@@ -249,7 +249,8 @@ struct TbNhiState {
     CharBackend chr;
     bool link_wanted;           /* "link" property: cable plugged in */
     bool link_up;
-    bool peer_ready;            /* the peer's driver has said DRIVER_READY */
+    bool host_up;               /* our root switch is (about to be) added */
+    bool peer_ready;            /* the peer's is */
     uint8_t peer_uuid[16];
     uint32_t tx_credits[MAX_HOPID];
     uint8_t cbuf[CABLE_BUF];
@@ -631,7 +632,6 @@ static void icm_command(TbNhiState *s, const uint8_t *p, uint32_t len)
         s->driver_ready = true;
         s->xd_announced = false;
         icm_send(s, PDF_ICM_RESP, r, rlen);
-        cable_send(s, CABLE_READY, 1, 0, 0, NULL, 0);
         xd_update(s);
         return;
     case ICM_APPROVE_XDOMAIN: {
@@ -678,7 +678,7 @@ static void icm_command(TbNhiState *s, const uint8_t *p, uint32_t len)
         }
         break;
     default:
-        DBG(s, 1, "ICM command %#x not supported", p[0]);
+        DBG(s, 1, "ICM command 0x%x not supported", p[0]);
         r[1] = ICM_FLAG_ERROR;
         rlen = 4;
         break;
@@ -859,6 +859,17 @@ static void ctl_config(TbNhiState *s, uint8_t pdf, const uint8_t *pkt,
         /* Only the root switch is reachable: the far end is a host */
         cfg_error(s, route, CFG_ERR_PORT_NOT_CONNECTED, route & 0xff);
         return;
+    }
+    if (pdf == PDF_READ && space == CS_PORT && port == SW_MAX_PORT &&
+        off == 0 && s->driver_ready && !s->host_up) {
+        /*
+         * The header of the last adapter is the last thing the core
+         * reads before tb_switch_add() registers the root switch: from
+         * now on this host can answer XDomain requests in time, so tell
+         * the other end (the peer's discovery starts then).
+         */
+        s->host_up = true;
+        cable_send(s, CABLE_READY, 1, 0, 0, NULL, 0);
     }
     if (pdf == PDF_READ) {
         for (i = 0; i < n && !err; i++) {
@@ -1058,7 +1069,7 @@ static void cable_hello(TbNhiState *s, bool answer)
     uint8_t uuid[16];
 
     root_uuid(s, uuid);
-    cable_send(s, CABLE_HELLO, answer, s->driver_ready, 0, uuid, 16);
+    cable_send(s, CABLE_HELLO, answer, s->host_up, 0, uuid, 16);
 }
 
 static void cable_message(TbNhiState *s, uint16_t type, uint16_t hop,
@@ -1213,19 +1224,35 @@ static uint64_t nhi_read(void *opaque, hwaddr addr, unsigned size)
         TbRing *r = &s->tx[addr / 16];
 
         switch (addr & 0xf) {
-        case 0x0: v = (uint32_t)r->base; break;
-        case 0x4: v = r->base >> 32; break;
-        case 0x8: v = r->hw | (uint32_t)r->sw << 16; break;
-        case 0xc: v = r->size; break;
+        case 0x0:
+            v = (uint32_t)r->base;
+            break;
+        case 0x4:
+            v = r->base >> 32;
+            break;
+        case 0x8:
+            v = r->hw | (uint32_t)r->sw << 16;
+            break;
+        case 0xc:
+            v = r->size;
+            break;
         }
     } else if (addr >= R_RX_RING && addr < R_RX_RING + 16 * NHI_HOPS) {
         TbRing *r = &s->rx[(addr - R_RX_RING) / 16];
 
         switch (addr & 0xf) {
-        case 0x0: v = (uint32_t)r->base; break;
-        case 0x4: v = r->base >> 32; break;
-        case 0x8: v = r->sw | (uint32_t)r->hw << 16; break;
-        case 0xc: v = r->size | (uint32_t)r->frame_size << 16; break;
+        case 0x0:
+            v = (uint32_t)r->base;
+            break;
+        case 0x4:
+            v = r->base >> 32;
+            break;
+        case 0x8:
+            v = r->sw | (uint32_t)r->hw << 16;
+            break;
+        case 0xc:
+            v = r->size | (uint32_t)r->frame_size << 16;
+            break;
         }
     } else if (addr >= R_TX_OPTS && addr < R_TX_OPTS + 32 * NHI_HOPS) {
         hop = (addr - R_TX_OPTS) / 32;
@@ -1269,7 +1296,7 @@ static uint64_t nhi_read(void *opaque, hwaddr addr, unsigned size)
             break;
         }
     }
-    DBG(s, 4, "read  %#" HWADDR_PRIx " = %#x", addr, v);
+    DBG(s, 4, "read  0x%" HWADDR_PRIx " = 0x%x", addr, v);
     return v;
 }
 
@@ -1342,10 +1369,11 @@ static void nhi_mailbox(TbNhiState *s, uint32_t v)
     if (!(v & INMAIL_OP_REQUEST)) {
         return;
     }
-    DBG(s, 1, "mailbox command %#x", v & INMAIL_CMD_MASK);
+    DBG(s, 1, "mailbox command 0x%x", v & INMAIL_CMD_MASK);
     if ((v & INMAIL_CMD_MASK) == MBOX_DRV_UNLOADS) {
         s->driver_ready = false;
         s->xd_announced = false;
+        s->host_up = false;
         paths_clear(s);
         cable_send(s, CABLE_READY, 0, 0, 0, NULL, 0);
     }
@@ -1359,7 +1387,7 @@ static void nhi_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
     unsigned hop, i;
 
     s->st.mmio_writes++;
-    DBG(s, 4, "write %#" HWADDR_PRIx " = %#x", addr, v);
+    DBG(s, 4, "write 0x%" HWADDR_PRIx " = 0x%x", addr, v);
     if (addr < R_TX_RING + 16 * NHI_HOPS) {
         hop = addr / 16;
         nhi_ring_write(s, &s->tx[hop], true, hop, addr & 0xf, v);
@@ -1406,8 +1434,8 @@ static void nhi_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
             /* the firmware keeps running whatever is asked */
             break;
         default:
-            qemu_log_mask(LOG_UNIMP, "tb-nhi: write %#" HWADDR_PRIx
-                          " = %#x ignored\n", addr, v);
+            qemu_log_mask(LOG_UNIMP, "tb-nhi: write 0x%" HWADDR_PRIx
+                          " = 0x%x ignored\n", addr, v);
         }
     }
 }
@@ -1443,7 +1471,7 @@ static void nhi_reset(DeviceState *dev)
     s->dma_misc = 0;
     s->inmail_data = s->inmail_cmd = 0;
     s->fw_sts = FW_STS_ICM_EN | FW_STS_NVM_AUTH_DONE;
-    s->driver_ready = s->xd_announced = false;
+    s->driver_ready = s->xd_announced = s->host_up = false;
     s->ee_ctl = EE_PRESENT | EE_CS;
     s->ee_bits = s->ee_cmd = s->ee_out = 0;
     paths_clear(s);
