@@ -148,7 +148,9 @@ start_guest() {
 		-serial stdio -serial "file:$BUILD/tbvm-$name-results.log" \
 		-kernel "$TBVMK/arch/x86/boot/bzImage" -initrd "$INITRAMFS" \
 		-append "console=ttyS0 panic=-1 tbvm=$role tbvm_mib=$TBVM_MIB ${TBVM_APPEND:-}" \
-		-d guest_errors -device "tb-nhi$dev,stats=on${TBVM_DEV:-}" "$@" \
+		-qmp "unix:$BUILD/tbvm-$name.qmp,server=on,wait=off" \
+		-d guest_errors \
+		-device "tb-nhi,id=tbnhi$dev,stats=on${TBVM_DEV:-}" "$@" \
 		</dev/null >"$BUILD/tbvm-$name-console.log" 2>&1 &
 	GUEST_PID=$!
 }
@@ -200,6 +202,60 @@ judge() {
 	return 0
 }
 
+# qom_set_link NAME on|off: plug or unplug the cable at guest NAME
+qom_set_link() {
+	python3 - "$BUILD/tbvm-$1.qmp" "$2" <<-'EOF'
+	import json, socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.connect(sys.argv[1])
+	f = s.makefile("rw")
+	def cmd(c, **a):
+	    f.write(json.dumps({"execute": c, "arguments": a}) + "\n")
+	    f.flush()
+	    while True:
+	        r = json.loads(f.readline())
+	        if "return" in r or "error" in r:
+	            return r
+	f.readline()
+	cmd("qmp_capabilities")
+	r = cmd("qom-set", path="/machine/peripheral/tbnhi", property="link",
+	        value=sys.argv[2] == "on")
+	sys.exit("error" in r)
+	EOF
+}
+
+# wait_marker SECONDS FILE...: until every FILE has @@TBVM-UNPLUG@@
+wait_marker() {
+	local n=$(($1 * 10)) f all
+
+	shift
+	while [ $n -gt 0 ]; do
+		all=1
+		for f in "$@"; do
+			grep -q '^@@TBVM-UNPLUG@@' "$f" 2>/dev/null || all=0
+		done
+		[ $all = 1 ] && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# same_sha TAG: the receiver got what the sender sent
+same_sha() {
+	local sa sb
+
+	sa=$(sed -n "s/^$1 recv //p" "$BUILD/tbvm-recv-results.log" | tr -d '\r')
+	sb=$(sed -n "s/^$1 send //p" "$BUILD/tbvm-send-results.log" | tr -d '\r')
+	if [ -n "$sa" ] && [ "$sa" = "$sb" ]; then
+		log "$1 equal at both ends: $sa"
+		PASSED=$((PASSED + 1))
+	else
+		log "ERROR: $1 differ: recv '$sa', send '$sb'"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
 run_single() {
 	local rc=0
 
@@ -210,7 +266,7 @@ run_single() {
 }
 
 run_pair() {
-	local sock="$BUILD/tbvm-cable.sock" pa pb ra=0 rb=0 sa sb
+	local sock="$BUILD/tbvm-cable.sock" pa pb ra=0 rb=0
 
 	log "two guests on one cable, $TBVM_MIB MiB (timeout ${TBVM_TIMEOUT}s)"
 	rm -f "$sock"
@@ -224,19 +280,20 @@ run_pair() {
 	start_guest send send ",uid=0x8086000000000b0b,chardev=cable" \
 		-chardev "socket,id=cable,path=$sock,reconnect=1"
 	pb=$GUEST_PID
+	if wait_marker "$TBVM_TIMEOUT" "$BUILD/tbvm-recv-results.log" \
+		"$BUILD/tbvm-send-results.log"; then
+		log "unplugging the cable"
+		qom_set_link send off || log "ERROR: qom-set link off failed"
+		sleep 3
+		log "plugging the cable back"
+		qom_set_link send on || log "ERROR: qom-set link on failed"
+	fi
 	wait "$pa" || ra=$?
 	wait "$pb" || rb=$?
 	judge recv "$ra"
 	judge send "$rb"
-	sa=$(sed -n 's/^SHA256 recv //p' "$BUILD/tbvm-recv-results.log")
-	sb=$(sed -n 's/^SHA256 send //p' "$BUILD/tbvm-send-results.log")
-	if [ -n "$sa" ] && [ "$sa" = "$sb" ]; then
-		log "sha256 equal at both ends: $sa"
-		PASSED=$((PASSED + 1))
-	else
-		log "ERROR: sha256 differ: recv '$sa', send '$sb'"
-		FAILED=$((FAILED + 1))
-	fi
+	same_sha SHA256
+	same_sha SHA256B
 }
 
 main() {
