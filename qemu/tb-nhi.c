@@ -177,6 +177,7 @@ enum {
     CABLE_CTRL = 3,             /* a control packet, as on ring 0 */
     CABLE_DATA = 4,             /* a frame on HopID hop */
     CABLE_CREDIT = 5,           /* len more RX descriptors for HopID hop */
+                                /* (sof = 1: len in all, not more) */
     CABLE_READY = 6,            /* hop = 1: the driver is up on this end */
 };
 #define CABLE_HDR_LEN           12
@@ -261,6 +262,7 @@ struct TbNhiState {
     uint64_t uid;
     uint32_t debug;
     bool print_stats;
+    bool use_msix;
 
     TbStats st;
     Notifier shutdown;
@@ -456,7 +458,11 @@ static void rx_grant(TbNhiState *s, unsigned hop)
     avail = ring_free(r);
     avail = avail > g_queue_get_length(&r->backlog) ?
             avail - g_queue_get_length(&r->backlog) : 0;
-    if (avail > r->granted) {
+    if (!r->granted) {
+        /* a fresh grant replaces whatever the sender still holds */
+        cable_send(s, CABLE_CREDIT, p->rx_hopid, 1, 0, NULL, avail);
+        r->granted = avail;
+    } else if (avail > r->granted) {
         cable_send(s, CABLE_CREDIT, p->rx_hopid, 0, 0, NULL,
                    avail - r->granted);
         r->granted = avail;
@@ -1125,7 +1131,7 @@ static void cable_message(TbNhiState *s, uint16_t type, uint16_t hop,
         break;
     case CABLE_CREDIT:
         if (s->link_up && hop < MAX_HOPID) {
-            s->tx_credits[hop] += len;
+            s->tx_credits[hop] = sof ? len : s->tx_credits[hop] + len;
             nhi_tx_kick(s);
         }
         break;
@@ -1487,14 +1493,18 @@ static void nhi_realize(PCIDevice *pd, Error **errp)
                           "tb-nhi-mmio", NHI_BAR_SIZE);
     pci_register_bar(pd, 0, PCI_BASE_ADDRESS_SPACE_MEMORY |
                      PCI_BASE_ADDRESS_MEM_TYPE_64, &s->mmio);
-    if (msix_init_exclusive_bar(pd, NHI_VECTORS, NHI_MSIX_BAR, errp)) {
-        return;
-    }
-    for (i = 0; i < NHI_VECTORS; i++) {
-        msix_vector_use(pd, i);
+    if (s->use_msix) {
+        if (msix_init_exclusive_bar(pd, NHI_VECTORS, NHI_MSIX_BAR, errp)) {
+            return;
+        }
+        for (i = 0; i < NHI_VECTORS; i++) {
+            msix_vector_use(pd, i);
+        }
     }
     if (msi_init(pd, 0, 1, true, false, errp)) {
-        msix_uninit_exclusive_bar(pd);
+        if (s->use_msix) {
+            msix_uninit_exclusive_bar(pd);
+        }
         return;
     }
     if (!s->uid) {
@@ -1576,7 +1586,9 @@ static void nhi_exit(PCIDevice *pd)
     qemu_bh_delete(s->tx_bh);
     timer_free(s->throttle_timer);
     msi_uninit(pd);
-    msix_uninit_exclusive_bar(pd);
+    if (s->use_msix) {
+        msix_uninit_exclusive_bar(pd);
+    }
 }
 
 static void nhi_instance_init(Object *obj)
@@ -1665,6 +1677,7 @@ static Property nhi_properties[] = {
     DEFINE_PROP_UINT64("uid", TbNhiState, uid, 0),
     DEFINE_PROP_UINT32("debug", TbNhiState, debug, 0),
     DEFINE_PROP_BOOL("stats", TbNhiState, print_stats, false),
+    DEFINE_PROP_BOOL("msix", TbNhiState, use_msix, true),
     DEFINE_PROP_END_OF_LIST(),
 };
 
