@@ -582,6 +582,17 @@ static void tbstream_tb_ring_stop(struct tbstream_ring *ring)
 	struct ring_frame *frame, *n;
 	unsigned long flags;
 
+	/*
+	 * A receive ring in polling mode keeps its interrupt masked from a
+	 * completion until tb_ring_poll_complete(), and tb_ring_stop() warns
+	 * when it finds it masked. The paths are down already: take what has
+	 * completed, so that unmasking raises no interrupt, then unmask.
+	 */
+	if (ring->direction == TBSTREAM_IN) {
+		while (tb_ring_poll(tr->ring))
+			;
+		tb_ring_poll_complete(tr->ring);
+	}
 	tb_ring_stop(tr->ring);
 
 	/* Completed and never polled: the core takes them back as they are */
