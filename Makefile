@@ -4,7 +4,8 @@
 # .build/ (ignored by git) and reused between runs.
 #
 #   make demo    boot a VM and show a transfer over the simulated cable
-#   make check   every test: static checks, out-of-tree builds, KUnit, VM
+#   make check   every test: static checks, out-of-tree builds, KUnit, VM,
+#                the emulated Thunderbolt controller (tbvm.sh)
 #   make bench   boot a VM and print the benchmark table (stream vs pipe
 #                and TCP on loopback; tbstream_bench, bench.sh)
 #   make bench-ab A=old.ko B=new.ko   the same workloads for two module
@@ -12,9 +13,10 @@
 #   make stress  boot a VM and run the fault campaign (stress.sh):
 #                make stress COUNT=500 SEED=1234 replays a run
 #
-# The individual steps can be run alone: prepare, static, oot, kunit, vm.
+# The individual steps can be run alone: prepare, static, oot, kunit, vm,
+# tbvm.
 
-.PHONY: check demo bench bench-ab stress prepare static oot kunit vm clean
+.PHONY: check demo bench bench-ab stress prepare static oot kunit vm tbvm clean
 
 check: prepare
 	bash harness/check.sh
@@ -61,6 +63,9 @@ kunit: prepare
 
 vm: prepare
 	bash harness/vm.sh
+
+tbvm: prepare
+	bash harness/tbvm.sh
 
 clean:
 	rm -rf .build

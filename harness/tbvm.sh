@@ -4,7 +4,8 @@
 # Boot the unmodified thunderbolt.ko on the emulated Thunderbolt host
 # controller (qemu/tb-nhi.c, built by harness/qemu.sh) and judge it.
 #
-#   bash harness/tbvm.sh           single: one guest with -device tb-nhi;
+#   bash harness/tbvm.sh           all: single, then pair (make check)
+#   bash harness/tbvm.sh single    one guest with -device tb-nhi;
 #                                  thunderbolt.ko binds, the ICM handshake
 #                                  completes, domain0 and 0-0 appear, and
 #                                  a module reload does it again
@@ -13,16 +14,10 @@
 #                                  stream service 0-1.0 on both, then
 #                                  TBVM_MIB MiB through /dev/tbstream0
 #                                  with equal SHA-256 at both ends
-#   bash harness/tbvm.sh all       both
 #
-# Builds only what is stale, under .build/:
-#   tbvm-kernel/          O= build of .build/linux: the test-VM fragment
-#                         (harness/vm/kernel.config and the kselftest
-#                         config, as harness/vm.sh merges them) plus
-#                         CONFIG_PCI_MSI=y, which the NHI driver needs
-#                         (seeded once from .build/vm-kernel if that is
-#                         built, so that only what PCI_MSI touches is
-#                         recompiled)
+# The guests run the test VM's kernel and modules (.build/vm-kernel, built
+# by "harness/vm.sh build"; its fragment has CONFIG_PCI_MSI=y, which the
+# NHI driver needs). Also under .build/:
 #   tbvm-initramfs.cpio.gz  busybox, the modules and harness/tbvm/init
 #   tbvm-<name>-console.log, tbvm-<name>-results.log   per guest
 #
@@ -35,82 +30,15 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-TBVMK="$BUILD/tbvm-kernel"
-MODSTAGE="$BUILD/tbvm-modules"
+TBVMK="$BUILD/vm-kernel"
+MODSTAGE="$BUILD/vm-modules"
 ROOTFS="$BUILD/tbvm-rootfs"
 INITRAMFS="$BUILD/tbvm-initramfs.cpio.gz"
-TESTDIR="$SRC/tools/testing/selftests/drivers/thunderbolt/stream"
 TBVM_TIMEOUT=${TBVM_TIMEOUT:-600}
 TBVM_MIB=${TBVM_MIB:-4}
 TB_ERR_RE='thunderbolt.*(error|fail|warn)|tb-nhi: '
 PASSED=0
 FAILED=0
-
-kmake() {
-	make -C "$KTREE" O="$TBVMK" ARCH=x86_64 -j"$JOBS" "$@"
-}
-
-fragment() {
-	cat "$SRC/harness/vm/kernel.config"
-	if [ -e "$SRC/drivers/thunderbolt/stream_sim.c" ] &&
-	   grep -q '^config USB4_STREAM_SIM' \
-		"$SRC/drivers/thunderbolt/Kconfig.stream"; then
-		echo "CONFIG_USB4_STREAM_SIM=y"
-	fi
-	[ -f "$TESTDIR/config" ] && cat "$TESTDIR/config"
-	echo "CONFIG_PCI_MSI=y"
-}
-
-configure_kernel() {
-	local stamp="$TBVMK/.tbvm-config-stamp" want frag="$TBVMK/.tbvm-fragment"
-
-	if [ -d "$TBVMK" ] && ! cmp -s "$KTREE/.tbstream-unpacked" \
-		"$TBVMK/.tbvm-tree"; then
-		log "kernel tree changed, removing $TBVMK"
-		rm -rf "$TBVMK"
-	fi
-	if [ ! -d "$TBVMK" ] && [ -f "$BUILD/vm-kernel/arch/x86/boot/bzImage" ]; then
-		log "seeding $TBVMK from $BUILD/vm-kernel"
-		cp -a "$BUILD/vm-kernel" "$TBVMK"
-		rm -f "$TBVMK/.tbstream-config-stamp"
-	fi
-	mkdir -p "$TBVMK"
-	cp "$KTREE/.tbstream-unpacked" "$TBVMK/.tbvm-tree"
-	want=$( (fragment; cat "$SRC/drivers/thunderbolt/Kconfig.stream") |
-		sha256sum | cut -d' ' -f1)
-	if [ -f "$TBVMK/.config" ] && [ -f "$stamp" ] &&
-	   [ "$(cat "$stamp")" = "$want" ]; then
-		return 0
-	fi
-	log "configuring $TBVMK"
-	fragment >"$frag"
-	kmake -s tinyconfig >/dev/null 2>&1
-	"$KTREE/scripts/kconfig/merge_config.sh" -m -O "$TBVMK" \
-		"$TBVMK/.config" "$frag" >"$TBVMK/.tbvm-merge.log" 2>&1 ||
-		die "merge_config failed, see $TBVMK/.tbvm-merge.log"
-	kmake -s olddefconfig >/dev/null 2>&1
-	grep -qx 'CONFIG_PCI_MSI=y' "$TBVMK/.config" ||
-		die "CONFIG_PCI_MSI did not stick in $TBVMK/.config"
-	grep -qx 'CONFIG_USB4=m' "$TBVMK/.config" ||
-		die "CONFIG_USB4=m did not stick in $TBVMK/.config"
-	echo "$want" >"$stamp"
-}
-
-build_kernel() {
-	local t0=$SECONDS
-
-	log "building kernel and modules in $TBVMK"
-	kmake bzImage modules >"$BUILD/tbvm-build.log" 2>&1 || {
-		grep -E 'error|Error' "$BUILD/tbvm-build.log" | head -40 >&2
-		die "kernel build failed, see $BUILD/tbvm-build.log"
-	}
-	KREL=$(kmake -s kernelrelease)
-	rm -rf "$MODSTAGE"
-	kmake -s INSTALL_MOD_PATH="$MODSTAGE" INSTALL_MOD_STRIP=1 \
-		modules_install >>"$BUILD/tbvm-build.log" 2>&1 ||
-		die "modules_install failed, see $BUILD/tbvm-build.log"
-	log "kernel $KREL ready ($((SECONDS - t0))s)"
-}
 
 build_initramfs() {
 	local busybox applet gen
@@ -297,7 +225,7 @@ run_pair() {
 }
 
 main() {
-	local what=${1:-single}
+	local what=${1:-all}
 
 	case "$what" in
 	single|pair|all) ;;
@@ -311,8 +239,8 @@ main() {
 
 	exec 9>"$BUILD/tbvm.lock"
 	flock -n 9 || { log "waiting for another tbvm.sh"; flock 9; }
-	configure_kernel
-	build_kernel
+	# The test VM's kernel and modules (its fragment has PCI_MSI=y)
+	bash "$SRC/harness/vm.sh" build
 	build_initramfs
 
 	case "$what" in

@@ -9,6 +9,7 @@
 #   bash harness/vm.sh              run_kselftest.sh: every test_*.sh
 #   bash harness/vm.sh load foo     run_kselftest.sh -t <target>:test_load.sh
 #                                   -t <target>:test_foo*.sh ...
+#   bash harness/vm.sh build        only the kernel and modules (tbvm.sh)
 #   bash harness/vm.sh demo         demo.sh (used by `make demo`); scripts
 #                                   that are not tests of the target run
 #                                   through the runner's run_many
@@ -502,6 +503,12 @@ main() {
 	exec 9>"$BUILD/$VM_NAME.lock"
 	flock -n 9 || { log "waiting for another vm.sh"; flock 9; }
 
+	# The kernel and modules only, for harness/tbvm.sh
+	if [ "${1:-}" = build ]; then
+		configure
+		build_kernel
+		return 0
+	fi
 	if [ "${1:-}" = demo ]; then
 		[ -f "$TESTDIR/demo.sh" ] || die "no demo.sh in $TESTDIR"
 		tests=demo.sh
