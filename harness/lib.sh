@@ -21,6 +21,43 @@ die() {
 # Kernel console patterns that fail a run even when every test passed.
 SPLAT_RE='BUG:|WARNING:|KASAN:|UBSAN:|Oops|kernel BUG|possible recursive locking|possible circular locking|inconsistent lock state|suspicious RCU usage|INFO: task .* blocked|unreferenced object|Kernel panic|general protection fault|stack-protector|list_add corruption|list_del corruption|ODEBUG:'
 
+# busybox_rootfs DIR INIT MODULES: a static busybox root in DIR (emptied
+# first) with every applet linked, INIT as /init and the modules that
+# MODULES/lib/modules holds (a modules_install staging directory).
+busybox_rootfs() {
+	local dir=$1 init=$2 mods=$3 busybox applet
+
+	busybox=$(command -v busybox) || die "busybox not installed"
+	if readelf -l "$(readlink -f "$busybox")" | grep -q INTERP; then
+		die "$busybox is not static (install busybox-static)"
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,lib}
+	cp "$busybox" "$dir/bin/busybox"
+	for applet in $("$busybox" --list-full); do
+		[ -e "$dir/$applet" ] || ln -s /bin/busybox "$dir/$applet"
+	done
+	install -m 755 "$init" "$dir/init"
+	cp -a "$mods/lib/modules" "$dir/lib/"
+}
+
+# pack_initramfs DIR KERNEL-BUILD OUT: DIR as a gzipped initramfs in OUT.
+# Device nodes come from the kernel build's gen_init_cpio so that no mknod
+# (root) is needed; the kernel unpacks the two concatenated archives in
+# turn.
+pack_initramfs() {
+	local dir=$1 gen="$2/usr/gen_init_cpio" out=$3
+
+	[ -x "$gen" ] || die "$gen missing (BLK_DEV_INITRD off?)"
+	{
+		(cd "$dir" && find . -mindepth 1 | LC_ALL=C sort |
+			cpio --quiet -o -H newc -R 0:0) | gzip -1
+		printf '%s\n' 'nod /dev/console 600 0 0 c 5 1' \
+			'nod /dev/null 666 0 0 c 1 3' | "$gen" - | gzip -1
+	} >"$out.tmp"
+	mv "$out.tmp" "$out"
+}
+
 # Print the splat lines of a log and return 0 if there were any.
 find_splats() {
 	grep -E "$SPLAT_RE" "$1"

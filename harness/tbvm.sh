@@ -41,26 +41,8 @@ PASSED=0
 FAILED=0
 
 build_initramfs() {
-	local busybox applet gen
-
-	busybox=$(command -v busybox) || die "busybox not installed"
-	rm -rf "$ROOTFS"
-	mkdir -p "$ROOTFS"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,lib}
-	cp "$busybox" "$ROOTFS/bin/busybox"
-	for applet in $("$busybox" --list-full); do
-		[ -e "$ROOTFS/$applet" ] || ln -s /bin/busybox "$ROOTFS/$applet"
-	done
-	install -m 755 "$SRC/harness/tbvm/init" "$ROOTFS/init"
-	cp -a "$MODSTAGE/lib/modules" "$ROOTFS/lib/"
-	gen="$TBVMK/usr/gen_init_cpio"
-	[ -x "$gen" ] || die "$gen missing"
-	{
-		(cd "$ROOTFS" && find . -mindepth 1 | LC_ALL=C sort |
-			cpio --quiet -o -H newc -R 0:0) | gzip -1
-		printf '%s\n' 'nod /dev/console 600 0 0 c 5 1' \
-			'nod /dev/null 666 0 0 c 1 3' | "$gen" - | gzip -1
-	} >"$INITRAMFS.tmp"
-	mv "$INITRAMFS.tmp" "$INITRAMFS"
+	busybox_rootfs "$ROOTFS" "$SRC/harness/tbvm/init" "$MODSTAGE"
+	pack_initramfs "$ROOTFS" "$TBVMK" "$INITRAMFS"
 }
 
 # start_guest NAME ROLE DEVICE-OPTIONS [QEMU ARGS...]: in the background

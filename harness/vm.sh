@@ -200,42 +200,16 @@ install_selftests() {
 }
 
 build_initramfs() {
-	local busybox applet gen
-
-	busybox=$(command -v busybox) || die "busybox not installed"
-	if readelf -l "$(readlink -f "$busybox")" | grep -q INTERP; then
-		die "$busybox is not static (install busybox-static)"
-	fi
-
-	rm -rf "$ROOTFS"
-	mkdir -p "$ROOTFS"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,lib}
-	cp "$busybox" "$ROOTFS/bin/busybox"
+	busybox_rootfs "$ROOTFS" "$SRC/harness/vm/init" "$MODSTAGE"
 	# The kselftest runner's timeout (harness/vm/timeout), not busybox's
 	install -m 755 "$SRC/harness/vm/timeout" "$ROOTFS/usr/bin/timeout"
-	for applet in $("$busybox" --list-full); do
-		[ -e "$ROOTFS/$applet" ] ||
-			ln -s /bin/busybox "$ROOTFS/$applet"
-	done
-	install -m 755 "$SRC/harness/vm/init" "$ROOTFS/init"
-	cp -a "$MODSTAGE/lib/modules" "$ROOTFS/lib/"
 	install_selftests "$ROOTFS/kselftest"
 	if [ -n "${VM_BENCH_A:-}" ]; then
 		mkdir -p "$ROOTFS/lib/bench"
 		cp "$VM_BENCH_A" "$ROOTFS/lib/bench/a.ko"
 		cp "$VM_BENCH_B" "$ROOTFS/lib/bench/b.ko"
 	fi
-
-	# Device nodes come from gen_init_cpio so that no mknod (root) is
-	# needed; the kernel unpacks the two concatenated archives in turn.
-	gen="$VMK/usr/gen_init_cpio"
-	[ -x "$gen" ] || die "$gen missing (BLK_DEV_INITRD off?)"
-	{
-		(cd "$ROOTFS" && find . -mindepth 1 | LC_ALL=C sort |
-			cpio --quiet -o -H newc -R 0:0) | gzip -1
-		printf '%s\n' 'nod /dev/console 600 0 0 c 5 1' \
-			'nod /dev/null 666 0 0 c 1 3' | "$gen" - | gzip -1
-	} >"$INITRAMFS.tmp"
-	mv "$INITRAMFS.tmp" "$INITRAMFS"
+	pack_initramfs "$ROOTFS" "$VMK" "$INITRAMFS"
 }
 
 # Map suite arguments to test script names (printed one per line).
