@@ -66,8 +66,12 @@ fetch_source() {
 	dl="$QAPT/dl"
 	rm -rf "$dl" "$QSRC" "$QBUILD"
 	mkdir -p "$dl"
+	# The pinned version is the reference; a point release drops it from
+	# the archive, so fall back to the newest 7.2 source then.
 	(cd "$dl" && papt source -qq "qemu=$QEMU_VERSION" >"$QAPT/source.log" 2>&1) ||
-		die "apt-get source qemu=$QEMU_VERSION failed, see $QAPT/source.log"
+		(log "qemu=$QEMU_VERSION is gone, fetching the newest qemu source" &&
+		 cd "$dl" && papt source -qq qemu >>"$QAPT/source.log" 2>&1) ||
+		die "apt-get source qemu failed, see $QAPT/source.log"
 	mv "$dl"/qemu-7.2* "$QSRC" 2>/dev/null ||
 		mv "$(find "$dl" -mindepth 1 -maxdepth 1 -type d | head -1)" "$QSRC"
 	echo "$QEMU_VERSION" >"$stamp"
