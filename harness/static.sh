@@ -131,6 +131,17 @@ static_config() {
 	echo "$key" >"$OBJ/.tbstream-config"
 }
 
+# What a build in $OBJ depends on: its config, the tree, the checks and
+# every driver file, as one hash.
+fingerprint() {
+	{
+		cat "$OBJ/.config" "$KTREE/.tbstream-unpacked" \
+			"$SRC/harness/static.sh" "$SRC/harness/lib.sh"
+		cd "$DRV" && find . -maxdepth 1 -type f -print0 | sort -z |
+			xargs -0 sha256sum
+	} | sha256sum | cut -d' ' -f1
+}
+
 check_build() {
 	local targets=() f out="$LOGS/build.log" rc=0 bad fp
 
@@ -138,12 +149,7 @@ check_build() {
 
 	# Same sources, config, tree and checks as a passing run: done.
 	# (Make itself takes seconds to find nothing to do.)
-	fp=$( {
-		cat "$OBJ/.config" "$KTREE/.tbstream-unpacked" \
-			"$SRC/harness/static.sh" "$SRC/harness/lib.sh"
-		cd "$DRV" && find . -maxdepth 1 -type f -print0 | sort -z |
-			xargs -0 sha256sum
-	} | sha256sum | cut -d' ' -f1)
+	fp=$(fingerprint)
 	if [ -f "$OBJ/.tbstream-passed" ] &&
 	   [ "$(cat "$OBJ/.tbstream-passed")" = "$fp" ]; then
 		log "W=1 C=2: up to date"
@@ -186,11 +192,7 @@ check_link() {
 	local out="$LOGS/link.log" ko="$OBJ/drivers/thunderbolt/thunderbolt_stream"
 	local fp rc=0
 
-	fp=$( {
-		cat "$OBJ/.config" "$KTREE/.tbstream-unpacked" "$SRC/harness/static.sh"
-		cd "$DRV" && find . -maxdepth 1 -type f -print0 | sort -z |
-			xargs -0 sha256sum
-	} | sha256sum | cut -d' ' -f1)
+	fp=$(fingerprint)
 	if [ -f "$OBJ/.tbstream-linked" ] &&
 	   [ "$(cat "$OBJ/.tbstream-linked")" = "$fp" ]; then
 		log "link (USB4=m, KUnit): up to date"
