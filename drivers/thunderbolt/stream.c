@@ -47,6 +47,18 @@
  * paths before it stops the rings, as some routers never clear a hop's
  * pending state otherwise.
  *
+ * The rings go through &enum tbstream_rings: idle, starting, running,
+ * closing (the last close drains them and sends CLOSE), stopping. Only
+ * tbstream_set_rings() changes that state. A start, close or stop is
+ * done by one task that owns the rings meanwhile; I/O sees the rings as
+ * up only while running or closing, and a task that wants to start or
+ * close waits until no other task owns them (tbstream_wait_settled()).
+ * A detach never waits for an owner: it moves the stream to the next
+ * attachment generation, and the owner, when it takes &tbstream.lock
+ * again, finds the generation changed and tears the rings down itself.
+ * A detach only tears down the rings of a running stream, and only after
+ * it has dropped its locks.
+ *
  * Both rings run in polling mode: a completion interrupt only wakes the
  * readers or writers, which then take every completed frame themselves and
  * re-enable the interrupt only when they are about to sleep. One interrupt
@@ -62,12 +74,22 @@
  *   and the links between them. Taken by ConfigFS mkdir/rmdir and by the
  *   backends registering peers.
  * - &tbstream.lock (mutex): one stream's configuration, attachment and
- *   ring bring-up and teardown.
+ *   the changes of &tbstream.rings.
  * - &tbstream.tx_mutex, then &tbstream.rx_mutex: transmit and receive
  *   ring accounting. Readers and writers hold them only while they copy,
- *   never while they sleep; bring-up and teardown take both.
+ *   never while they sleep; teardown takes each once after marking the
+ *   rings stopping, so that nobody still uses them.
  * - &tbstream.state_lock (spinlock): the state that open() and poll()
  *   read without sleeping. Writers hold &tbstream.lock as well.
+ *
+ * None of these is held across &tbstream_backend_ops.enable_paths or
+ * &tbstream_backend_ops.disable_paths: the connection manager of the
+ * Thunderbolt core takes &tb.lock there, and it holds &tb.lock while it
+ * unplugs a peer, which calls tbstream_peer_unregister() and so takes
+ * tbstream_lock and &tbstream.lock. The order is thus &tb.lock (and the
+ * simulated cable's plug_lock, which stands for it), then tbstream_lock,
+ * then the stream's locks. A detach may disable paths itself only because
+ * the Thunderbolt core then knows the XDomain unplugged and takes no lock.
  *
  * The backend's ring locks nest inside all of these. start_poll callbacks
  * run in interrupt context and only touch atomic bits and wait queues.
@@ -85,6 +107,7 @@ enum tbstream_file_state {
 	TBSTREAM_FILE_RUNNING,
 	TBSTREAM_FILE_WAITING,
 	TBSTREAM_FILE_STOPPED,
+	TBSTREAM_FILE_BUSY,
 	TBSTREAM_FILE_DETACHED,
 	TBSTREAM_FILE_REMOVED,
 };
@@ -187,7 +210,7 @@ static void tbstream_inherit(struct tbstream *s)
 
 	lockdep_assert_held(&s->lock);
 
-	if (s->running)
+	if (s->rings != TBSTREAM_RINGS_IDLE)
 		return;
 	/* A HopID set by hand ends the inheritance of both */
 	if (!tbstream_may_inherit(s)) {
@@ -296,7 +319,7 @@ static int tbstream_post_rx(struct tbstream *s, struct tbstream_frame *tf)
 {
 	tf->frame.size = 0; /* a whole TBSTREAM_FRAME_SIZE buffer */
 	tf->frame.flags = 0;
-	return s->peer->ops->enqueue(&s->rx, &tf->frame);
+	return s->rx.peer->ops->enqueue(&s->rx, &tf->frame);
 }
 
 /* Wake every reader, writer, poller and file waiting for the attachment */
@@ -306,27 +329,75 @@ static void tbstream_wake_all(struct tbstream *s)
 	wake_up(&s->tx_wait);
 }
 
-static void tbstream_set_running(struct tbstream *s, bool running)
+static bool tbstream_rings_up(enum tbstream_rings rings)
 {
+	return rings == TBSTREAM_RINGS_RUNNING || rings == TBSTREAM_RINGS_CLOSING;
+}
+
+/* Another task owns the rings: it starts, closes or stops them */
+static bool tbstream_rings_owned(enum tbstream_rings rings)
+{
+	return rings != TBSTREAM_RINGS_IDLE && rings != TBSTREAM_RINGS_RUNNING;
+}
+
+/* The one place where the rings change state */
+static void tbstream_set_rings(struct tbstream *s, enum tbstream_rings rings)
+{
+	lockdep_assert_held(&s->lock);
+
 	spin_lock(&s->state_lock);
-	WRITE_ONCE(s->running, running);
-	if (running)
+	WRITE_ONCE(s->rings, rings);
+	if (rings == TBSTREAM_RINGS_STARTING)
 		WRITE_ONCE(s->peer_closed, false);
 	spin_unlock(&s->state_lock);
 	tbstream_wake_all(s);
 }
 
-/*
- * Bring the stream up: rings, then every receive buffer, then the paths,
- * so that the first frame the peer sends finds a buffer.
+/* Wait until no other task owns the rings; drops @s->lock meanwhile */
+static void tbstream_wait_settled(struct tbstream *s)
+{
+	lockdep_assert_held(&s->lock);
+
+	while (tbstream_rings_owned(s->rings)) {
+		mutex_unlock(&s->lock);
+		wait_event(s->rx_wait, !tbstream_rings_owned(READ_ONCE(s->rings)));
+		mutex_lock(&s->lock);
+	}
+}
+
+static void tbstream_peer_get(struct tbstream_peer *peer)
+{
+	kref_get(&peer->kref);
+}
+
+static void tbstream_peer_release(struct kref *kref)
+{
+	struct tbstream_peer *peer = container_of(kref, typeof(*peer), kref);
+
+	peer->ops->release(peer);
+}
+
+/**
+ * tbstream_peer_put() - Drop a reference to a peer
+ * @peer: A peer whose &tbstream_peer.kref the backend initialized
+ *
+ * The backend calls this once, instead of freeing the peer, when the
+ * peer has gone for good; &tbstream_backend_ops.release frees it when
+ * the core no longer needs it either.
+ *
+ * Context: Process context.
  */
-static int tbstream_start(struct tbstream *s)
+void tbstream_peer_put(struct tbstream_peer *peer)
+{
+	kref_put(&peer->kref, tbstream_peer_release);
+}
+
+/* Allocate and start both rings and post every receive buffer */
+static int tbstream_rings_alloc(struct tbstream *s)
 {
 	const struct tbstream_backend_ops *ops = s->peer->ops;
 	unsigned int i;
 	int ret;
-
-	lockdep_assert_held(&s->lock);
 
 	s->nframes = s->ring_size - 1;
 	ret = tbstream_ring_init(s, &s->tx, TBSTREAM_OUT);
@@ -344,8 +415,6 @@ static int tbstream_start(struct tbstream *s)
 	if (ret)
 		goto err_free_tx_ring;
 
-	mutex_lock(&s->tx_mutex);
-	mutex_lock(&s->rx_mutex);
 	s->tx_head = 0;
 	s->tx_tail = 0;
 	s->tx_pending = 0;
@@ -360,21 +429,13 @@ static int tbstream_start(struct tbstream *s)
 		if (ret)
 			goto err_stop_rings;
 	}
-	ret = ops->enable_paths(s->peer, s->hop[TBSTREAM_OUT].hopid, &s->tx,
-				s->hop[TBSTREAM_IN].hopid, &s->rx);
-	if (ret)
-		goto err_stop_rings;
-	mutex_unlock(&s->rx_mutex);
-	mutex_unlock(&s->tx_mutex);
-
-	tbstream_set_running(s, true);
+	s->paths[TBSTREAM_OUT] = s->hop[TBSTREAM_OUT].hopid;
+	s->paths[TBSTREAM_IN] = s->hop[TBSTREAM_IN].hopid;
 	return 0;
 
 err_stop_rings:
 	ops->ring_stop(&s->rx);
 	ops->ring_stop(&s->tx);
-	mutex_unlock(&s->rx_mutex);
-	mutex_unlock(&s->tx_mutex);
 	ops->ring_free(&s->rx);
 err_free_tx_ring:
 	ops->ring_free(&s->tx);
@@ -382,38 +443,104 @@ err_free_rx_frames:
 	tbstream_free_frames(&s->rx, s->nframes);
 err_free_tx_frames:
 	tbstream_free_frames(&s->tx, s->nframes);
-	dev_warn_ratelimited(s->peer->dev, "%s: cannot start: %d\n", s->name,
-			     ret);
 	return ret;
 }
 
 /*
- * Paths go down before the rings stop: some routers never clear a hop's
- * pending bit when the ring stops first (the order thunderbolt-net uses).
+ * Tear the rings down, without any lock: the caller owns them. Paths go
+ * down before the rings stop: some routers never clear a hop's pending
+ * bit when the ring stops first (the order thunderbolt-net uses).
  */
-static void tbstream_stop(struct tbstream *s)
+static void tbstream_teardown(struct tbstream *s, bool paths_enabled)
 {
-	const struct tbstream_backend_ops *ops = s->peer->ops;
+	struct tbstream_peer *peer = s->tx.peer;
+	const struct tbstream_backend_ops *ops = peer->ops;
 
-	lockdep_assert_held(&s->lock);
-
-	if (!s->running)
-		return;
-	tbstream_set_running(s, false);
-
+	/* I/O checks the rings' state under these: now nobody uses them */
 	mutex_lock(&s->tx_mutex);
+	mutex_unlock(&s->tx_mutex);
 	mutex_lock(&s->rx_mutex);
-	ops->disable_paths(s->peer, s->hop[TBSTREAM_OUT].hopid, &s->tx,
-			   s->hop[TBSTREAM_IN].hopid, &s->rx);
+	mutex_unlock(&s->rx_mutex);
+
+	if (paths_enabled)
+		ops->disable_paths(peer, s->paths[TBSTREAM_OUT], &s->tx,
+				   s->paths[TBSTREAM_IN], &s->rx);
 	ops->ring_stop(&s->tx);
 	ops->ring_stop(&s->rx);
-	mutex_unlock(&s->rx_mutex);
-	mutex_unlock(&s->tx_mutex);
-
 	ops->ring_free(&s->rx);
 	ops->ring_free(&s->tx);
 	tbstream_free_frames(&s->rx, s->nframes);
 	tbstream_free_frames(&s->tx, s->nframes);
+}
+
+/*
+ * Tear down the rings that the caller owns or now takes over, without
+ * @s->lock, and make them idle. Returns with @s->lock held.
+ */
+static void tbstream_stop_owned(struct tbstream *s, bool paths_enabled)
+{
+	tbstream_set_rings(s, TBSTREAM_RINGS_STOPPING);
+	mutex_unlock(&s->lock);
+	tbstream_teardown(s, paths_enabled);
+	mutex_lock(&s->lock);
+	tbstream_set_rings(s, TBSTREAM_RINGS_IDLE);
+}
+
+/*
+ * Bring the stream up: rings, then every receive buffer, then the paths,
+ * so that the first frame the peer sends finds a buffer. The paths are
+ * enabled without @s->lock; a detach meanwhile leaves the rings to us.
+ * Called with the rings idle; returns with @s->lock held, the rings
+ * running, or idle and an error: -ENXIO when detached meanwhile.
+ */
+static int tbstream_start(struct tbstream *s)
+{
+	struct tbstream_peer *peer = s->peer;
+	unsigned int gen = s->gen;
+	int ret;
+
+	lockdep_assert_held(&s->lock);
+
+	ret = tbstream_rings_alloc(s);
+	if (ret)
+		goto out_warn;
+
+	tbstream_peer_get(peer);
+	tbstream_set_rings(s, TBSTREAM_RINGS_STARTING);
+	mutex_unlock(&s->lock);
+	ret = peer->ops->enable_paths(peer, s->paths[TBSTREAM_OUT], &s->tx,
+				      s->paths[TBSTREAM_IN], &s->rx);
+	mutex_lock(&s->lock);
+	if (!ret && s->gen == gen) {
+		tbstream_set_rings(s, TBSTREAM_RINGS_RUNNING);
+	} else {
+		tbstream_stop_owned(s, !ret);
+		if (s->gen != gen)
+			ret = -ENXIO;
+		else
+			dev_warn_ratelimited(peer->dev, "%s: cannot start: %d\n",
+					     s->name, ret);
+	}
+	tbstream_peer_put(peer);
+	return ret;
+
+out_warn:
+	dev_warn_ratelimited(peer->dev, "%s: cannot start: %d\n", s->name, ret);
+	return ret;
+}
+
+/* Stop running rings. Returns with @s->lock held, which it drops meanwhile */
+static void tbstream_stop(struct tbstream *s)
+{
+	struct tbstream_peer *peer = s->tx.peer;
+
+	lockdep_assert_held(&s->lock);
+
+	if (s->rings != TBSTREAM_RINGS_RUNNING)
+		return;
+	tbstream_peer_get(peer);
+	tbstream_stop_owned(s, true);
+	tbstream_peer_put(peer);
 }
 
 /* Index of the frame after @i in a ring of frames */
@@ -429,7 +556,7 @@ static void tbstream_tx_reap(struct tbstream *s)
 
 	lockdep_assert_held(&s->tx_mutex);
 
-	while ((frame = s->peer->ops->poll(&s->tx))) {
+	while ((frame = s->tx.peer->ops->poll(&s->tx))) {
 		WARN_ON_ONCE(frame != &s->tx.frames[s->tx_tail].frame);
 		s->tx_tail = tbstream_next(s, s->tx_tail);
 		s->tx_pending--;
@@ -445,7 +572,7 @@ static void tbstream_arm(struct tbstream *s, struct tbstream_ring *ring,
 			 int bit)
 {
 	if (!test_and_set_bit(bit, &s->irq_armed))
-		s->peer->ops->poll_complete(ring);
+		ring->peer->ops->poll_complete(ring);
 }
 
 static int tbstream_tx_frame(struct tbstream *s, const void *data,
@@ -465,7 +592,7 @@ static int tbstream_tx_frame(struct tbstream *s, const void *data,
 	tf->frame.size = len; /* 12 bits: 4096 becomes 0, as it should */
 	tf->frame.sof = TBSTREAM_PDF_SOF;
 	tf->frame.eof = eof;
-	ret = s->peer->ops->enqueue(&s->tx, &tf->frame);
+	ret = s->tx.peer->ops->enqueue(&s->tx, &tf->frame);
 	if (ret)
 		return ret;
 
@@ -524,7 +651,7 @@ static void tbstream_rx_reap(struct tbstream *s)
 
 	lockdep_assert_held(&s->rx_mutex);
 
-	while ((frame = s->peer->ops->poll(&s->rx))) {
+	while ((frame = s->rx.peer->ops->poll(&s->rx))) {
 		WARN_ON_ONCE(frame != &s->rx.frames[tbstream_rx_done(s)].frame);
 		s->rx_ready++;
 		s->stats.rx_frames++;
@@ -606,7 +733,7 @@ static bool tbstream_in_use(struct tbstream *s)
 	bool busy;
 
 	spin_lock(&s->state_lock);
-	busy = s->openers || s->running;
+	busy = s->openers || s->rings != TBSTREAM_RINGS_IDLE;
 	spin_unlock(&s->state_lock);
 	return busy;
 }
@@ -621,10 +748,12 @@ static enum tbstream_file_state tbstream_file_state(struct tbstream_file *f)
 		state = TBSTREAM_FILE_REMOVED;
 	else if (f->gen != s->gen)
 		state = TBSTREAM_FILE_DETACHED;
-	else if (s->running)
+	else if (tbstream_rings_up(s->rings))
 		state = TBSTREAM_FILE_RUNNING;
-	else if (s->peer)
+	else if (s->peer && s->rings == TBSTREAM_RINGS_IDLE)
 		state = TBSTREAM_FILE_STOPPED;
+	else if (s->peer)
+		state = TBSTREAM_FILE_BUSY;
 	else
 		state = TBSTREAM_FILE_WAITING;
 	spin_unlock(&s->state_lock);
@@ -640,8 +769,9 @@ static bool tbstream_file_changed(struct tbstream_file *f,
 
 /*
  * Make sure the rings of @f's attachment run: start them when attached,
- * wait for the attachment otherwise. Starting them sleeps, which
- * %TBSTREAM_IO_NOWAIT does not allow.
+ * wait for the attachment, or for another task's start or stop,
+ * otherwise. Starting them sleeps, which %TBSTREAM_IO_NOWAIT does not
+ * allow.
  *
  * Return: 0 when running, 1 when the stream has been removed, or -errno.
  */
@@ -673,6 +803,7 @@ static int tbstream_get_running(struct tbstream_file *f, unsigned int flags)
 				return ret;
 			break;
 		case TBSTREAM_FILE_WAITING:
+		case TBSTREAM_FILE_BUSY:
 			if (flags & TBSTREAM_IO_NONBLOCK)
 				return -EAGAIN;
 			ret = wait_event_interruptible(s->rx_wait,
@@ -687,7 +818,7 @@ static int tbstream_get_running(struct tbstream_file *f, unsigned int flags)
 /* Single flags: read without &tbstream.state_lock, written under it */
 static bool tbstream_stopped(const struct tbstream *s)
 {
-	return !READ_ONCE(s->running);
+	return !tbstream_rings_up(READ_ONCE(s->rings));
 }
 
 static bool tbstream_peer_has_closed(const struct tbstream *s)
@@ -959,21 +1090,26 @@ __poll_t tbstream_poll(struct tbstream_file *f, struct file *file,
 	return mask;
 }
 
+/* The stream was detached since generation @gen */
+static bool tbstream_gen_changed(const struct tbstream *s, unsigned int gen)
+{
+	return READ_ONCE(s->gen) != gen;
+}
+
 /*
  * Wait until every accepted byte has left, then send CLOSE and wait for
- * it too. Gives up when the transmit ring makes no progress for
- * %TBSTREAM_DRAIN_TIMEOUT ms (a peer that stopped reading, or never
- * opened) or when the peer closed.
+ * it too. Called without @s->lock, by the owner of closing rings. Gives
+ * up when the transmit ring makes no progress for %TBSTREAM_DRAIN_TIMEOUT
+ * ms (a peer that stopped reading, or never opened), when the peer
+ * closed, or when the stream is detached from generation @gen.
  */
-static void tbstream_send_close(struct tbstream *s)
+static void tbstream_send_close(struct tbstream *s, unsigned int gen)
 {
 	static const u8 zeroes[TBSTREAM_CLOSE_SIZE];
 	long drain_timeout = msecs_to_jiffies(TBSTREAM_DRAIN_TIMEOUT);
 	bool close_sent = false;
 	unsigned int pending;
 	long ret;
-
-	lockdep_assert_held(&s->lock);
 
 	mutex_lock(&s->tx_mutex);
 	for (;;) {
@@ -985,7 +1121,8 @@ static void tbstream_send_close(struct tbstream *s)
 				break;
 			close_sent = true;
 		}
-		if (!s->tx_pending || tbstream_peer_has_closed(s))
+		if (!s->tx_pending || tbstream_peer_has_closed(s) ||
+		    tbstream_gen_changed(s, gen))
 			break;
 
 		pending = s->tx_pending;
@@ -997,12 +1134,14 @@ static void tbstream_send_close(struct tbstream *s)
 		 * accepted bytes and the CLOSE must still reach the reader.
 		 * The no-progress timeout bounds it.
 		 */
-		ret = wait_event_idle_timeout(s->tx_wait, tbstream_tx_wake(s),
+		ret = wait_event_idle_timeout(s->tx_wait,
+					      tbstream_tx_wake(s) ||
+					      tbstream_gen_changed(s, gen),
 					      drain_timeout);
 		mutex_lock(&s->tx_mutex);
 		tbstream_tx_reap(s);
 		if (!ret && s->tx_pending == pending) {
-			dev_dbg(s->peer->dev, "%s: %u frames not drained\n",
+			dev_dbg(s->tx.peer->dev, "%s: %u frames not drained\n",
 				s->name, pending);
 			break;
 		}
@@ -1013,17 +1152,31 @@ static void tbstream_send_close(struct tbstream *s)
 /*
  * End the session of the files open now: send CLOSE to the peer's
  * readers, starting the rings first when no file did any I/O (an empty
- * transfer ends too). Returns whether the rings run.
+ * transfer ends too). Called with no other task owning the rings; drops
+ * @s->lock while it drains. Returns whether the rings run afterwards.
  */
 static bool tbstream_close_session(struct tbstream *s)
 {
+	struct tbstream_peer *peer = s->peer;
+	unsigned int gen = s->gen;
+
 	lockdep_assert_held(&s->lock);
 
-	if (!s->running &&
-	    (!s->peer || !tbstream_hopids_held(s) || tbstream_start(s)))
+	if (s->rings == TBSTREAM_RINGS_IDLE &&
+	    (!peer || !tbstream_hopids_held(s) || tbstream_start(s)))
 		return false;
-	tbstream_send_close(s);
-	return true;
+
+	tbstream_peer_get(peer);
+	tbstream_set_rings(s, TBSTREAM_RINGS_CLOSING);
+	mutex_unlock(&s->lock);
+	tbstream_send_close(s, gen);
+	mutex_lock(&s->lock);
+	if (s->gen == gen)
+		tbstream_set_rings(s, TBSTREAM_RINGS_RUNNING);
+	else
+		tbstream_stop_owned(s, true);
+	tbstream_peer_put(peer);
+	return s->rings == TBSTREAM_RINGS_RUNNING;
 }
 
 /**
@@ -1085,13 +1238,18 @@ void tbstream_release(struct tbstream_file *f)
 	spin_lock(&s->state_lock);
 	last = f->gen == s->gen && !--s->openers;
 	spin_unlock(&s->state_lock);
-	/* Opened again while draining: keep running */
-	if (last && !s->dead && tbstream_close_session(s) &&
-	    !tbstream_openers(s)) {
-		tbstream_stop(s);
-		/* Follow what the peer changed while we ran */
-		tbstream_inherit(s);
-		tbstream_advertise(s);
+	if (last && !s->dead) {
+		tbstream_wait_settled(s);
+		/* Opened again, detached or removed meanwhile: not ours */
+		if (f->gen == s->gen && !s->dead && tbstream_close_session(s) &&
+		    !tbstream_openers(s)) {
+			tbstream_stop(s);
+			/* Follow what the peer changed while we ran */
+			if (f->gen == s->gen) {
+				tbstream_inherit(s);
+				tbstream_advertise(s);
+			}
+		}
 	}
 	mutex_unlock(&s->lock);
 
@@ -1224,8 +1382,13 @@ static int tbstream_attach(struct tbstream *s, struct tbstream_peer *peer)
 	return ret;
 }
 
-/* The peer went away: end every file of this attachment with -ENXIO */
-static void tbstream_detach(struct tbstream *s)
+/*
+ * The peer went away: end every file of this attachment with -ENXIO.
+ * Running rings are left to the caller, on @stopping, to tear down once
+ * it has dropped its locks (tbstream_stop_detached()); the rings that
+ * another task owns, that task tears down.
+ */
+static void tbstream_detach(struct tbstream *s, struct list_head *stopping)
 {
 	struct tbstream_peer *peer = s->peer;
 
@@ -1233,17 +1396,36 @@ static void tbstream_detach(struct tbstream *s)
 
 	if (!peer)
 		return;
-	tbstream_stop(s);
+	if (s->rings == TBSTREAM_RINGS_RUNNING) {
+		tbstream_set_rings(s, TBSTREAM_RINGS_STOPPING);
+		config_item_get(&s->item);
+		list_add_tail(&s->stop_node, stopping);
+	}
 	peer->ops->withdraw(peer, s->name);
 	tbstream_release_hopid(s, TBSTREAM_IN);
 	tbstream_release_hopid(s, TBSTREAM_OUT);
 
 	spin_lock(&s->state_lock);
 	s->peer = NULL;
-	s->gen++;
+	WRITE_ONCE(s->gen, s->gen + 1);
 	s->openers = 0;
 	spin_unlock(&s->state_lock);
 	tbstream_wake_all(s);
+}
+
+/* Tear down the rings tbstream_detach() left on @stopping */
+static void tbstream_stop_detached(struct list_head *stopping)
+{
+	struct tbstream *s, *n;
+
+	list_for_each_entry_safe(s, n, stopping, stop_node) {
+		list_del(&s->stop_node);
+		tbstream_teardown(s, true);
+		mutex_lock(&s->lock);
+		tbstream_set_rings(s, TBSTREAM_RINGS_IDLE);
+		mutex_unlock(&s->lock);
+		config_item_put(&s->item);
+	}
 }
 
 static struct tbstream_peer *tbstream_find_peer(const char *name)
@@ -1290,13 +1472,14 @@ static int tbstream_service_attach(struct tbstream_service *svc,
 	return ret;
 }
 
-static void tbstream_service_detach(struct tbstream_service *svc)
+static void tbstream_service_detach(struct tbstream_service *svc,
+				    struct list_head *stopping)
 {
 	struct tbstream *s;
 
 	list_for_each_entry(s, &svc->streams, node) {
 		mutex_lock(&s->lock);
-		tbstream_detach(s);
+		tbstream_detach(s, stopping);
 		mutex_unlock(&s->lock);
 	}
 	svc->peer->service = NULL;
@@ -1317,6 +1500,7 @@ static void tbstream_service_detach(struct tbstream_service *svc)
 int tbstream_peer_register(struct tbstream_peer *peer)
 {
 	struct tbstream_service *svc;
+	LIST_HEAD(stopping);
 	int ret = 0;
 
 	mutex_lock(&tbstream_lock);
@@ -1331,11 +1515,12 @@ int tbstream_peer_register(struct tbstream_peer *peer)
 		ret = tbstream_service_attach(svc, peer);
 	/* All or nothing: as if the peer had come and gone at once */
 	if (ret) {
-		tbstream_service_detach(svc);
+		tbstream_service_detach(svc, &stopping);
 		list_del(&peer->node);
 	}
 out_unlock:
 	mutex_unlock(&tbstream_lock);
+	tbstream_stop_detached(&stopping);
 	return ret;
 }
 
@@ -1346,16 +1531,22 @@ out_unlock:
  * Detaches its streams: their rings stop, their HopIDs and advertisements
  * go, blocked and later I/O of their open files fails with -ENXIO. The
  * configuration stays, to be applied again when the peer comes back.
+ * Never waits for a task that starts, closes or stops a stream's rings:
+ * the Thunderbolt core calls this with &tb.lock held, which such a task
+ * may be waiting for. Those tasks hold references to @peer instead.
  *
  * Context: Process context; takes tbstream_lock and stream locks.
  */
 void tbstream_peer_unregister(struct tbstream_peer *peer)
 {
+	LIST_HEAD(stopping);
+
 	mutex_lock(&tbstream_lock);
 	if (peer->service)
-		tbstream_service_detach(peer->service);
+		tbstream_service_detach(peer->service, &stopping);
 	list_del(&peer->node);
 	mutex_unlock(&tbstream_lock);
+	tbstream_stop_detached(&stopping);
 }
 
 /**
@@ -1512,26 +1703,33 @@ err_free:
  */
 void tbstream_delete(struct tbstream *s)
 {
+	LIST_HEAD(stopping);
+
 	/* Drain without holding up everybody else's ConfigFS operations */
 	mutex_lock(&s->lock);
-	if (s->running || tbstream_openers(s))
+	tbstream_wait_settled(s);
+	if (s->rings == TBSTREAM_RINGS_RUNNING || tbstream_openers(s))
 		tbstream_close_session(s);
-	mutex_unlock(&s->lock);
-
-	mutex_lock(&tbstream_lock);
-	list_del(&s->node);
-	mutex_lock(&s->lock);
 	/*
 	 * Before the detach, so that no file sees it as an unplug; a
 	 * detached stream's files wait for the attachment and wake here.
+	 * Nothing starts the rings any more.
 	 */
 	spin_lock(&s->state_lock);
 	s->dead = true;
 	spin_unlock(&s->state_lock);
 	tbstream_wake_all(s);
-	tbstream_detach(s);
+	tbstream_wait_settled(s);
+	tbstream_stop(s);
+	mutex_unlock(&s->lock);
+
+	mutex_lock(&tbstream_lock);
+	list_del(&s->node);
+	mutex_lock(&s->lock);
+	tbstream_detach(s, &stopping);
 	mutex_unlock(&s->lock);
 	mutex_unlock(&tbstream_lock);
+	tbstream_stop_detached(&stopping);
 
 	debugfs_remove_recursive(s->debugfs);
 	misc_deregister(&s->misc);

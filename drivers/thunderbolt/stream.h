@@ -157,10 +157,14 @@ struct tbstream_ring {
  *		  buffers should be posted before this is called.
  * @disable_paths: Tear the paths down. Frames in flight stop moving; they
  *		   complete (canceled) only when the ring stops.
+ * @release: Free the peer: its last reference is gone (tbstream_peer_put()).
  *
  * The contract mirrors the NHI ring API of <linux/thunderbolt.h>. Every
  * operation is called in process context, except @poll, @poll_complete
- * and @enqueue which may also be called with a spinlock held.
+ * and @enqueue which may also be called with a spinlock held. The core
+ * never holds a lock of its own across @enable_paths or @disable_paths:
+ * they may wait for the connection manager's lock (&tb.lock), which the
+ * Thunderbolt core holds while it unregisters a peer.
  */
 struct tbstream_backend_ops {
 	int (*alloc_hopid)(struct tbstream_peer *peer,
@@ -185,6 +189,7 @@ struct tbstream_backend_ops {
 	void (*disable_paths)(struct tbstream_peer *peer, int out_hopid,
 			      struct tbstream_ring *tx, int in_hopid,
 			      struct tbstream_ring *rx);
+	void (*release)(struct tbstream_peer *peer);
 };
 
 /**
@@ -192,16 +197,22 @@ struct tbstream_backend_ops {
  * @name: Service device name, "<domain>-<route>.<index>"
  * @dev: Device for messages (the service device)
  * @ops: Backend operations
+ * @kref: References: the backend's own, dropped with tbstream_peer_put()
+ *	  when the peer has gone for good, and one for each start or stop of
+ *	  a stream's rings in progress, which may outlive the unregistration
  * @node: Entry in the core's list of peers (P: tbstream_lock)
  * @service: ConfigFS service group attached to, or %NULL (P: tbstream_lock)
  *
- * The backend fills @name, @dev and @ops, then calls
- * tbstream_peer_register(). The core owns the rest.
+ * The backend fills @name, @dev and @ops, initializes @kref, then calls
+ * tbstream_peer_register(), as often as the peer comes and goes. The core
+ * owns the rest. The backend's operations must keep working on the rings
+ * of an unregistered peer until &tbstream_backend_ops.release.
  */
 struct tbstream_peer {
 	char name[32];
 	struct device *dev;
 	const struct tbstream_backend_ops *ops;
+	struct kref kref;
 	struct list_head node;
 	struct tbstream_service *service;
 };
@@ -259,6 +270,29 @@ struct tbstream_stats {
 };
 
 /**
+ * enum tbstream_rings - What the rings of a stream are doing
+ * @TBSTREAM_RINGS_IDLE: Not allocated
+ * @TBSTREAM_RINGS_STARTING: One task brings them up, without &tbstream.lock
+ *			     while it enables the paths
+ * @TBSTREAM_RINGS_RUNNING: Up: readers and writers use them
+ * @TBSTREAM_RINGS_CLOSING: Up, and one task drains them and sends CLOSE,
+ *			    without &tbstream.lock
+ * @TBSTREAM_RINGS_STOPPING: One task tears them down, without
+ *			     &tbstream.lock
+ *
+ * The task that leaves %TBSTREAM_RINGS_IDLE or %TBSTREAM_RINGS_RUNNING
+ * owns the rings until it sets one of them again; nobody else touches
+ * them meanwhile. A detach leaves the rings of an owner to it.
+ */
+enum tbstream_rings {
+	TBSTREAM_RINGS_IDLE,
+	TBSTREAM_RINGS_STARTING,
+	TBSTREAM_RINGS_RUNNING,
+	TBSTREAM_RINGS_CLOSING,
+	TBSTREAM_RINGS_STOPPING,
+};
+
+/**
  * struct tbstream - One stream: a ConfigFS item and a character device
  * @item: ConfigFS item; its reference count is the stream's (holders: the
  *	  ConfigFS directory, each open file)
@@ -267,31 +301,36 @@ struct tbstream_stats {
  * @name: Stream name, also the XDomain property key
  * @index: X of /dev/tbstreamX
  * @misc: The character device, registered from mkdir to rmdir
- * @lock: Serializes configuration, attach/detach, start/stop (see
- *	  "Locking" in stream.c). Guards @peer, @hop, @ring_size,
- *	  @throttling, @busy_poll, @tx, @rx, @nframes.
+ * @lock: Serializes configuration, attach/detach and the changes of
+ *	  @rings (see "Locking" in stream.c). Guards @peer, @hop,
+ *	  @ring_size, @throttling, @busy_poll.
  * @peer: Peer attached to, or %NULL (P: tbstream_lock and @lock)
  * @hop: HopID settings, indexed by &enum tbstream_direction
  * @ring_size: Entries in each ring
  * @throttling: Interrupt throttling interval in ns
  * @busy_poll: Readers and writers spin instead of sleeping
- * @state_lock: Guards @gen, @openers, @running, @dead, @peer_closed and,
+ * @state_lock: Guards @gen, @openers, @rings, @dead, @peer_closed and,
  *		for writers, @peer and @hop. Never held while sleeping.
- *		The I/O paths read @running and @peer_closed alone
- *		without it (READ_ONCE).
+ *		The I/O paths read @rings, @gen and @peer_closed alone
+ *		without it (READ_ONCE); they are written with @lock held too.
  * @gen: Attachment generation: incremented on detach, so that files of an
  *	 earlier attachment see ENXIO
  * @openers: Open files of the current generation
- * @running: Rings started and paths enabled
+ * @rings: What the rings are doing, &enum tbstream_rings
  * @dead: Removed from ConfigFS (rmdir)
  * @peer_closed: The peer's CLOSE frame has been received
  * @rx_wait: Readers, poll and files waiting for attach sleep here
  * @tx_wait: Writers, poll and the close drain sleep here
  * @tx_mutex: Serializes writers and transmit ring accounting
  * @rx_mutex: Serializes readers and receive ring accounting
- * @tx: Transmit ring (valid while @running)
- * @rx: Receive ring (valid while @running)
+ * @tx: Transmit ring (P: owner of @rings; used by I/O while up)
+ * @rx: Receive ring (P: owner of @rings; used by I/O while up)
  * @nframes: Frames per ring: ring size - 1, all that can be in flight
+ *	     (P: owner of @rings)
+ * @paths: HopIDs the paths were enabled with, indexed by &enum
+ *	   tbstream_direction (P: owner of @rings)
+ * @stop_node: Entry in the list of streams whose rings a detaching task
+ *	       tears down after dropping its locks (P: that task)
  * @tx_head: Next transmit frame to fill (P: @tx_mutex)
  * @tx_tail: Next transmit frame to complete (P: @tx_mutex)
  * @tx_pending: Transmit frames queued and not yet completed (P: @tx_mutex)
@@ -324,7 +363,7 @@ struct tbstream {
 	spinlock_t state_lock; /* state read by open(), poll() and I/O */
 	unsigned int gen;
 	unsigned int openers;
-	bool running;
+	enum tbstream_rings rings;
 	bool dead;
 	bool peer_closed;
 	wait_queue_head_t rx_wait;
@@ -335,6 +374,8 @@ struct tbstream {
 	struct tbstream_ring tx;
 	struct tbstream_ring rx;
 	unsigned int nframes;
+	int paths[2];
+	struct list_head stop_node;
 	unsigned int tx_head;
 	unsigned int tx_tail;
 	unsigned int tx_pending;
@@ -351,6 +392,7 @@ struct tbstream {
 int tbstream_peer_register(struct tbstream_peer *peer);
 void tbstream_peer_unregister(struct tbstream_peer *peer);
 void tbstream_peer_changed(struct tbstream_peer *peer);
+void tbstream_peer_put(struct tbstream_peer *peer);
 
 void tbstream_service_add(struct tbstream_service *svc);
 void tbstream_service_del(struct tbstream_service *svc);
@@ -436,6 +478,8 @@ void tbstream_sim_set_stall(struct tbstream_sim_cable *cable, bool stall);
 unsigned int tbstream_sim_hopids_in_use(struct tbstream_sim_cable *cable,
 					enum tbstream_sim_end end);
 void tbstream_sim_cable_flush(struct tbstream_sim_cable *cable);
+void tbstream_sim_hold_paths(struct tbstream_sim_cable *cable, bool hold);
+bool tbstream_sim_paths_waiting(struct tbstream_sim_cable *cable);
 #else
 static inline int tbstream_sim_init(void) { return 0; }
 static inline void tbstream_sim_exit(void) { }

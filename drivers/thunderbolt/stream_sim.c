@@ -6,6 +6,7 @@
  */
 
 #include <linux/bitmap.h>
+#include <linux/completion.h>
 #include <linux/debugfs.h>
 #include <linux/device.h>
 #include <linux/err.h>
@@ -140,6 +141,7 @@ struct tbstream_sim_ring {
  *		(P: &tbstream_sim_cable.plug_lock)
  * @changed: The other host's advertisements changed since this host's
  *	     core was last told (P: &tbstream_sim_cable.lock)
+ * @released: Completed when the core dropped its last reference to @peer
  */
 struct tbstream_sim_host {
 	struct tbstream_peer peer;
@@ -152,6 +154,7 @@ struct tbstream_sim_host {
 	u32 inject_flags;
 	bool registered;
 	bool changed;
+	struct completion released;
 };
 
 /**
@@ -162,7 +165,18 @@ struct tbstream_sim_host {
  * @host: The hosts, indexed by &enum tbstream_sim_end
  * @plug_lock: Serializes plugging, unplugging and the notifications to
  *	       the core. Guards @host[].registered; @plugged is written
- *	       under both it and @wire_lock. Taken outside the core's locks.
+ *	       under it, @cm_lock and @wire_lock. Taken outside the core's
+ *	       locks.
+ * @cm_lock: Stands for the connection manager's &tb.lock, and is taken
+ *	     where tb.c takes that: held while the peers are unregistered
+ *	     at unplug, as tb_handle_hotplug() holds it around the service
+ *	     drivers' remove(); taken by enable_paths, and by disable_paths
+ *	     unless the cable is unplugged, as tb_approve_xdomain_paths()
+ *	     and tb_disconnect_xdomain_paths() do. Taken outside the core's
+ *	     locks, so that lockdep sees the order the real core imposes.
+ * @hold_paths: enable_paths waits for this to clear before it takes
+ *		@cm_lock (tbstream_sim_hold_paths())
+ * @hold_wait: enable_paths waits here while @hold_paths is set
  * @lock: Guards @host[].hopids, @host[].adverts, @host[].changed and
  *	  @hopid_max. Taken inside the core's mutexes, which are held around
  *	  most operations.
@@ -192,6 +206,9 @@ struct tbstream_sim_cable {
 	struct device *dev;
 	struct tbstream_sim_host host[2];
 	struct mutex plug_lock; /* plugging and core notifications */
+	struct mutex cm_lock; /* the connection manager's lock */
+	bool hold_paths;
+	wait_queue_head_t hold_wait;
 	struct mutex lock; /* HopIDs and advertisements */
 	spinlock_t wire_lock; /* rings, paths and wire state */
 	bool plugged;
@@ -691,6 +708,8 @@ static int tbstream_sim_enable_paths(struct tbstream_peer *peer,
 		    in_hopid > TBSTREAM_SIM_HOPID_MAX)))
 		return -EINVAL;
 
+	wait_event(cable->hold_wait, !READ_ONCE(cable->hold_paths));
+	mutex_lock(&cable->cm_lock);
 	spin_lock_irqsave(&cable->wire_lock, flags);
 	if (srx) {
 		/* One path per HopID into a host */
@@ -709,6 +728,7 @@ static int tbstream_sim_enable_paths(struct tbstream_peer *peer,
 	tbstream_sim_kick(cable);
 out_unlock:
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
+	mutex_unlock(&cable->cm_lock);
 
 	return ret;
 }
@@ -720,8 +740,11 @@ static void tbstream_sim_disable_paths(struct tbstream_peer *peer,
 	struct tbstream_sim_cable *cable = to_tbstream_sim_host(peer)->cable;
 	struct tbstream_sim_ring *stx = tx ? tx->priv : NULL;
 	struct tbstream_sim_ring *srx = rx ? rx->priv : NULL;
+	bool plugged = READ_ONCE(cable->plugged);
 	unsigned long flags;
 
+	if (plugged)
+		mutex_lock(&cable->cm_lock);
 	/* Frames in flight stay there: they are canceled at ring_stop() */
 	spin_lock_irqsave(&cable->wire_lock, flags);
 	if (stx)
@@ -729,6 +752,13 @@ static void tbstream_sim_disable_paths(struct tbstream_peer *peer,
 	if (srx)
 		srx->path_enabled = false;
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
+	if (plugged)
+		mutex_unlock(&cable->cm_lock);
+}
+
+static void tbstream_sim_release(struct tbstream_peer *peer)
+{
+	complete(&to_tbstream_sim_host(peer)->released);
 }
 
 static const struct tbstream_backend_ops tbstream_sim_ops = {
@@ -746,6 +776,7 @@ static const struct tbstream_backend_ops tbstream_sim_ops = {
 	.poll_complete = tbstream_sim_poll_complete,
 	.enable_paths = tbstream_sim_enable_paths,
 	.disable_paths = tbstream_sim_disable_paths,
+	.release = tbstream_sim_release,
 };
 
 /**
@@ -768,6 +799,7 @@ void tbstream_sim_cable_unplug(struct tbstream_sim_cable *cable)
 	if (!cable->plugged)
 		goto out_unlock;
 
+	mutex_lock(&cable->cm_lock);
 	spin_lock_irqsave(&cable->wire_lock, flags);
 	WRITE_ONCE(cable->plugged, false);
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
@@ -778,6 +810,7 @@ void tbstream_sim_cable_unplug(struct tbstream_sim_cable *cable)
 			cable->host[end].registered = false;
 		}
 	}
+	mutex_unlock(&cable->cm_lock);
 out_unlock:
 	mutex_unlock(&cable->plug_lock);
 }
@@ -804,9 +837,11 @@ int tbstream_sim_cable_replug(struct tbstream_sim_cable *cable)
 	if (cable->plugged)
 		goto out_unlock;
 
+	mutex_lock(&cable->cm_lock);
 	spin_lock_irqsave(&cable->wire_lock, flags);
 	WRITE_ONCE(cable->plugged, true);
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
+	mutex_unlock(&cable->cm_lock);
 
 	for (end = TBSTREAM_SIM_A; end <= TBSTREAM_SIM_B; end++) {
 		ret = tbstream_peer_register(&cable->host[end].peer);
@@ -821,6 +856,7 @@ int tbstream_sim_cable_replug(struct tbstream_sim_cable *cable)
 err_unregister:
 	dev_err(cable->dev, "cannot register peer %s: %d\n",
 		cable->host[end].peer.name, ret);
+	mutex_lock(&cable->cm_lock);
 	spin_lock_irqsave(&cable->wire_lock, flags);
 	WRITE_ONCE(cable->plugged, false);
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
@@ -828,6 +864,7 @@ err_unregister:
 		tbstream_peer_unregister(&cable->host[end].peer);
 		cable->host[end].registered = false;
 	}
+	mutex_unlock(&cable->cm_lock);
 out_unlock:
 	mutex_unlock(&cable->plug_lock);
 
@@ -891,6 +928,35 @@ void tbstream_sim_set_stall(struct tbstream_sim_cable *cable, bool stall)
 	if (!stall)
 		tbstream_sim_kick(cable);
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
+}
+
+/**
+ * tbstream_sim_hold_paths() - Make enable_paths wait, or let it go on
+ * @cable: Cable
+ * @hold: %true: from now on, enable_paths waits before it takes the
+ *	  connection manager's lock, as it would while the Thunderbolt
+ *	  core is busy; %false: the waiting calls go on
+ *
+ * Context: Process context.
+ */
+void tbstream_sim_hold_paths(struct tbstream_sim_cable *cable, bool hold)
+{
+	WRITE_ONCE(cable->hold_paths, hold);
+	if (!hold)
+		wake_up_all(&cable->hold_wait);
+}
+
+/**
+ * tbstream_sim_paths_waiting() - Whether an enable_paths call is held
+ * @cable: Cable
+ *
+ * Context: Any context.
+ * Return: %true while a task waits in enable_paths because of
+ * tbstream_sim_hold_paths().
+ */
+bool tbstream_sim_paths_waiting(struct tbstream_sim_cable *cable)
+{
+	return wq_has_sleeper(&cable->hold_wait);
 }
 
 /**
@@ -1142,12 +1208,17 @@ static void tbstream_sim_host_init(struct tbstream_sim_cable *cable,
 		 TBSTREAM_SIM_DOMAIN_BASE + 2 * cable->id + end);
 	host->peer.dev = cable->dev;
 	host->peer.ops = &tbstream_sim_ops;
+	kref_init(&host->peer.kref);
+	init_completion(&host->released);
 }
 
 static void tbstream_sim_host_free(struct tbstream_sim_host *host)
 {
 	struct tbstream_sim_advert *adv, *n;
 
+	/* A start or stop of a stream's rings may still use them */
+	tbstream_peer_put(&host->peer);
+	wait_for_completion(&host->released);
 	WARN_ON_ONCE(!list_empty(&host->rings));
 	list_for_each_entry_safe(adv, n, &host->adverts, node) {
 		list_del(&adv->node);
@@ -1184,6 +1255,8 @@ struct tbstream_sim_cable *tbstream_sim_cable_create(void)
 	cable->id = ret;
 
 	mutex_init(&cable->plug_lock);
+	mutex_init(&cable->cm_lock);
+	init_waitqueue_head(&cable->hold_wait);
 	mutex_init(&cable->lock);
 	spin_lock_init(&cable->wire_lock);
 	INIT_LIST_HEAD(&cable->node);

@@ -57,7 +57,9 @@ static const uuid_t tbstream_tb_uuid =
 /**
  * struct tbstream_tb - A peer's stream service on a real cable
  * @peer: What the core sees
- * @svc: The service device we are bound to
+ * @svc: The service device we are bound to. We hold a reference to it
+ *	 (and so to its XDomain) until &tbstream_backend_ops.release: the
+ *	 core may still stop a stream's rings after remove().
  * @xd: Its XDomain connection
  * @watch: Re-reads the peer's advertisement when its properties change:
  *	   the 6.12 core tells service drivers nothing about that. After
@@ -684,6 +686,15 @@ static void tbstream_tb_disable_paths(struct tbstream_peer *peer,
 		dev_warn(peer->dev, "disabling DMA paths failed: %d\n", ret);
 }
 
+/* The last start or stop that outlived remove() is done */
+static void tbstream_tb_release(struct tbstream_peer *peer)
+{
+	struct tbstream_tb *tp = to_tbstream_tb(peer);
+
+	put_device(&tp->svc->dev);
+	kfree(tp);
+}
+
 static const struct tbstream_backend_ops tbstream_tb_ops = {
 	.alloc_hopid = tbstream_tb_alloc_hopid,
 	.release_hopid = tbstream_tb_release_hopid,
@@ -699,6 +710,7 @@ static const struct tbstream_backend_ops tbstream_tb_ops = {
 	.poll_complete = tbstream_tb_poll_complete,
 	.enable_paths = tbstream_tb_enable_paths,
 	.disable_paths = tbstream_tb_disable_paths,
+	.release = tbstream_tb_release,
 };
 
 static void tbstream_tb_watch(struct work_struct *work)
@@ -741,17 +753,20 @@ static int tbstream_tb_probe(struct tb_service *svc,
 	tp = kzalloc(sizeof(*tp), GFP_KERNEL);
 	if (!tp)
 		return -ENOMEM;
+	/* Keeps @svc and its XDomain around for the rings (see release) */
+	get_device(&svc->dev);
 	tp->svc = svc;
 	tp->xd = tb_service_parent(svc);
 	tp->peer.dev = &svc->dev;
 	tp->peer.ops = &tbstream_tb_ops;
+	kref_init(&tp->peer.kref);
 	strscpy(tp->peer.name, dev_name(&svc->dev), sizeof(tp->peer.name));
 	INIT_DELAYED_WORK(&tp->watch, tbstream_tb_watch);
 	tp->remote_gen = tp->xd->remote_property_block_gen;
 
 	ret = tbstream_peer_register(&tp->peer);
 	if (ret) {
-		kfree(tp);
+		tbstream_peer_put(&tp->peer);
 		return ret;
 	}
 	tb_service_set_drvdata(svc, tp);
@@ -767,7 +782,7 @@ static void tbstream_tb_remove(struct tb_service *svc)
 	cancel_delayed_work_sync(&tp->watch);
 	if (!tp->suspended)
 		tbstream_peer_unregister(&tp->peer);
-	kfree(tp);
+	tbstream_peer_put(&tp->peer);
 }
 
 /*

@@ -1983,10 +1983,10 @@ static void tbstream_test_close_without_io(struct kunit *test)
 
 	/* Host A's rings never ran: the close starts them to send CLOSE */
 	fa = tbstream_test_open(test, a, true);
-	KUNIT_EXPECT_FALSE(test, a->running);
+	KUNIT_EXPECT_EQ(test, a->rings, TBSTREAM_RINGS_IDLE);
 	tbstream_test_close(test, fa);
 	tbstream_test_expect_io_ret(test, io, 0);
-	KUNIT_EXPECT_FALSE(test, a->running);
+	KUNIT_EXPECT_EQ(test, a->rings, TBSTREAM_RINGS_IDLE);
 	KUNIT_EXPECT_EQ(test, a->stats.tx_frames, 1);
 }
 
@@ -2789,10 +2789,10 @@ static void tbstream_test_review_nowait(struct kunit *test)
 	fb = tbstream_test_open(test, b, true);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_flags(fb, buf, 4, nowait),
 			-EAGAIN);
-	KUNIT_EXPECT_FALSE(test, b->running);
+	KUNIT_EXPECT_EQ(test, b->rings, TBSTREAM_RINGS_IDLE);
 
 	KUNIT_EXPECT_EQ(test, tbstream_test_read(fb, buf, 4, true), -EAGAIN);
-	KUNIT_ASSERT_TRUE(test, b->running);
+	KUNIT_ASSERT_EQ(test, b->rings, TBSTREAM_RINGS_RUNNING);
 	tbstream_test_hold(test, &b->rx_mutex);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_flags(fb, buf, 4, nowait),
 			-EAGAIN);
@@ -2886,7 +2886,86 @@ static void tbstream_test_review_efault_write(struct kunit *test)
 	tbstream_test_expect_bytes(test, dst, src, PAGE_SIZE);
 }
 
+/**
+ * struct tbstream_test_unplug - A cable pulled in a kthread
+ * @cable: The cable
+ * @done: Completed when the unplug returned
+ *
+ * Freed by the test only once @done: an unplug that deadlocks keeps it.
+ */
+struct tbstream_test_unplug {
+	struct tbstream_sim_cable *cable;
+	struct completion done;
+};
+
+static int tbstream_test_unplug_fn(void *data)
+{
+	struct tbstream_test_unplug *u = data;
+
+	tbstream_sim_cable_unplug(u->cable);
+	complete(&u->done);
+	return 0;
+}
+
+static void tbstream_test_release_paths(void *cable)
+{
+	tbstream_sim_hold_paths(cable, false);
+}
+
+/*
+ * A cable pulled while the first read enables the paths. The Thunderbolt
+ * core unplugs with &tb.lock held, and enable_paths waits for &tb.lock:
+ * the unplug must not wait for the read (it did, for &tbstream.lock).
+ * The read then fails with -ENXIO, its rings and HopIDs are gone, and
+ * the stream works again after a replug.
+ */
+static void tbstream_test_review_unplug_starting(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_test_unplug *u;
+	struct tbstream_file *fa, *fb;
+	struct tbstream_test_io *io;
+	unsigned long timeout = msecs_to_jiffies(TBSTREAM_TEST_TIMEOUT_MS);
+	struct task_struct *task;
+	u8 buf[4], got[4];
+	bool waiting;
+
+	tbstream_sim_hold_paths(t->cable, true);
+	tbstream_test_defer(test, tbstream_test_release_paths, t->cable);
+	fb = tbstream_test_open(test, t->b, false);
+	io = tbstream_test_io_start(test, fb, false, buf, sizeof(buf), false);
+	read_poll_timeout(tbstream_sim_paths_waiting, waiting, waiting,
+			  TBSTREAM_TEST_POLL_US, TBSTREAM_TEST_TIMEOUT_US, false,
+			  t->cable);
+	KUNIT_ASSERT_TRUE(test, waiting);
+
+	u = kzalloc(sizeof(*u), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, u);
+	u->cable = t->cable;
+	init_completion(&u->done);
+	task = kthread_run(tbstream_test_unplug_fn, u, "tbstream_unplug");
+	if (IS_ERR(task))
+		kfree(u);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	waiting = wait_for_completion_timeout(&u->done, timeout);
+	tbstream_sim_hold_paths(t->cable, false);
+	KUNIT_ASSERT_TRUE_MSG(test, waiting, "the unplug waited for the read");
+	kfree(u);
+
+	tbstream_test_expect_io_ret(test, io, -ENXIO);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(t->b->rings), TBSTREAM_RINGS_IDLE);
+	KUNIT_EXPECT_EQ(test, tbstream_test_hopids(test, TBSTREAM_SIM_B), 0);
+
+	tbstream_test_replug_pair(test);
+	fa = tbstream_test_open(test, t->a, false);
+	fb = tbstream_test_open(test, t->b, false);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "abcd", 4, false), 4);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, got, 4), 4);
+	KUNIT_EXPECT_EQ(test, memcmp(got, "abcd", 4), 0);
+}
+
 static struct kunit_case tbstream_review_cases[] = {
+	KUNIT_CASE(tbstream_test_review_unplug_starting),
 	KUNIT_CASE(tbstream_test_review_efault_write),
 	KUNIT_CASE(tbstream_test_review_nonblock_contended),
 	KUNIT_CASE(tbstream_test_review_nowait),

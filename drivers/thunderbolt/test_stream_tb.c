@@ -194,22 +194,40 @@ static int tbstream_tb_test_record(struct tb *tb, struct tb_xdomain *xd,
 	return approve ? cm->approve_ret : cm->disconnect_ret;
 }
 
+/* Takes &tb.lock as tb_approve_xdomain_paths() does */
 static int tbstream_tb_test_approve(struct tb *tb, struct tb_xdomain *xd,
 				    int transmit_path, int transmit_ring,
 				    int receive_path, int receive_ring)
 {
-	return tbstream_tb_test_record(tb, xd, true, transmit_path,
-				       transmit_ring, receive_path,
-				       receive_ring);
+	int ret;
+
+	mutex_lock(&tb->lock);
+	ret = tbstream_tb_test_record(tb, xd, true, transmit_path,
+				      transmit_ring, receive_path,
+				      receive_ring);
+	mutex_unlock(&tb->lock);
+	return ret;
 }
 
+/*
+ * Takes &tb.lock as tb_disconnect_xdomain_paths() does, unless the
+ * XDomain is unplugged: then the hotplug handler holds it already.
+ */
 static int tbstream_tb_test_disconnect(struct tb *tb, struct tb_xdomain *xd,
 				       int transmit_path, int transmit_ring,
 				       int receive_path, int receive_ring)
 {
-	return tbstream_tb_test_record(tb, xd, false, transmit_path,
-				       transmit_ring, receive_path,
-				       receive_ring);
+	bool unplugged = xd->is_unplugged;
+	int ret;
+
+	if (!unplugged)
+		mutex_lock(&tb->lock);
+	ret = tbstream_tb_test_record(tb, xd, false, transmit_path,
+				      transmit_ring, receive_path,
+				      receive_ring);
+	if (!unplugged)
+		mutex_unlock(&tb->lock);
+	return ret;
 }
 
 static const struct tb_cm_ops tbstream_tb_test_cm_ops = {
@@ -380,10 +398,18 @@ static struct tb_service *tbstream_tb_test_plug(struct kunit *test,
 	return svc;
 }
 
-/* Unregister @svc now, as the core does when the peer goes away */
+/*
+ * Unregister @svc now, as the core does when the peer goes away: with
+ * &tb.lock held, as tb_handle_hotplug() holds it around
+ * tb_xdomain_remove()
+ */
 static void tbstream_tb_test_unplug(struct kunit *test, struct tb_service *svc)
 {
+	struct tb *tb = tb_service_parent(svc)->tb;
+
+	mutex_lock(&tb->lock);
 	kunit_release_action(test, tbstream_tb_test_device_del, &svc->dev);
+	mutex_unlock(&tb->lock);
 	kunit_release_action(test, tbstream_tb_test_put_device, &svc->dev);
 }
 
