@@ -19,6 +19,9 @@
 
 #include "stream.h"
 
+#define CREATE_TRACE_POINTS
+#include "stream_trace.h"
+
 /**
  * DOC: Theory of operation
  *
@@ -319,6 +322,8 @@ static int tbstream_post_rx(struct tbstream *s, struct tbstream_frame *tf)
 {
 	tf->frame.size = 0; /* a whole TBSTREAM_FRAME_SIZE buffer */
 	tf->frame.flags = 0;
+	trace_tbstream_frame_queued(s, TBSTREAM_IN, tf - s->rx.frames,
+				    &tf->frame);
 	return s->rx.peer->ops->enqueue(&s->rx, &tf->frame);
 }
 
@@ -345,6 +350,7 @@ static void tbstream_set_rings(struct tbstream *s, enum tbstream_rings rings)
 {
 	lockdep_assert_held(&s->lock);
 
+	trace_tbstream_rings(s, rings);
 	spin_lock(&s->state_lock);
 	WRITE_ONCE(s->rings, rings);
 	if (rings == TBSTREAM_RINGS_STARTING)
@@ -462,9 +468,11 @@ static void tbstream_teardown(struct tbstream *s, bool paths_enabled)
 	mutex_lock(&s->rx_mutex);
 	mutex_unlock(&s->rx_mutex);
 
-	if (paths_enabled)
+	if (paths_enabled) {
 		ops->disable_paths(peer, s->paths[TBSTREAM_OUT], &s->tx,
 				   s->paths[TBSTREAM_IN], &s->rx);
+		trace_tbstream_paths(s, false, 0);
+	}
 	ops->ring_stop(&s->tx);
 	ops->ring_stop(&s->rx);
 	ops->ring_free(&s->rx);
@@ -510,6 +518,7 @@ static int tbstream_start(struct tbstream *s)
 	mutex_unlock(&s->lock);
 	ret = peer->ops->enable_paths(peer, s->paths[TBSTREAM_OUT], &s->tx,
 				      s->paths[TBSTREAM_IN], &s->rx);
+	trace_tbstream_paths(s, true, ret);
 	mutex_lock(&s->lock);
 	if (!ret && s->gen == gen) {
 		tbstream_set_rings(s, TBSTREAM_RINGS_RUNNING);
@@ -558,6 +567,7 @@ static void tbstream_tx_reap(struct tbstream *s)
 
 	while ((frame = s->tx.peer->ops->poll(&s->tx))) {
 		WARN_ON_ONCE(frame != &s->tx.frames[s->tx_tail].frame);
+		trace_tbstream_frame_done(s, TBSTREAM_OUT, s->tx_tail, frame);
 		s->tx_tail = tbstream_next(s, s->tx_tail);
 		s->tx_pending--;
 	}
@@ -596,6 +606,7 @@ static int tbstream_tx_frame(struct tbstream *s, const void *data,
 	if (ret)
 		return ret;
 
+	trace_tbstream_frame_queued(s, TBSTREAM_OUT, s->tx_head, &tf->frame);
 	s->tx_head = tbstream_next(s, s->tx_head);
 	s->tx_pending++;
 	s->stats.tx_frames++;
@@ -653,10 +664,14 @@ static void tbstream_rx_reap(struct tbstream *s)
 
 	while ((frame = s->rx.peer->ops->poll(&s->rx))) {
 		WARN_ON_ONCE(frame != &s->rx.frames[tbstream_rx_done(s)].frame);
+		trace_tbstream_frame_done(s, TBSTREAM_IN, tbstream_rx_done(s),
+					  frame);
 		s->rx_ready++;
 		s->stats.rx_frames++;
-		if (frame->eof == TBSTREAM_PDF_CLOSE)
+		if (frame->eof == TBSTREAM_PDF_CLOSE) {
+			trace_tbstream_close_received(s);
 			tbstream_set_peer_closed(s);
+		}
 	}
 }
 
@@ -1119,6 +1134,7 @@ static void tbstream_send_close(struct tbstream *s, unsigned int gen)
 			if (tbstream_tx_frame(s, zeroes, sizeof(zeroes), NULL,
 					      TBSTREAM_PDF_CLOSE))
 				break;
+			trace_tbstream_close_sent(s);
 			close_sent = true;
 		}
 		if (!s->tx_pending || tbstream_peer_has_closed(s) ||
@@ -1264,8 +1280,10 @@ static int tbstream_fop_open(struct inode *inode, struct file *file)
 	struct tbstream_file *f;
 
 	f = tbstream_open(s, file->f_flags & O_NONBLOCK);
-	if (IS_ERR(f))
+	if (IS_ERR(f)) {
+		trace_tbstream_error(s, TBSTREAM_TRACE_OPEN, PTR_ERR(f));
 		return PTR_ERR(f);
+	}
 	file->private_data = f;
 	file->f_mode |= FMODE_NOWAIT;
 	return stream_open(inode, file);
@@ -1287,17 +1305,31 @@ static unsigned int tbstream_io_flags(const struct kiocb *iocb)
 	return 0;
 }
 
+/* What a system call returns, traced when it is an error */
+static ssize_t tbstream_traced(struct tbstream_file *f,
+			       enum tbstream_trace_op op, ssize_t ret)
+{
+	if (ret < 0 && ret != -EAGAIN)
+		trace_tbstream_error(f->stream, op, ret);
+	return ret;
+}
+
 static ssize_t tbstream_fop_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
-	return tbstream_read(iocb->ki_filp->private_data, to,
-			     tbstream_io_flags(iocb));
+	struct tbstream_file *f = iocb->ki_filp->private_data;
+
+	return tbstream_traced(f, TBSTREAM_TRACE_READ,
+			       tbstream_read(f, to, tbstream_io_flags(iocb)));
 }
 
 static ssize_t tbstream_fop_write_iter(struct kiocb *iocb,
 				       struct iov_iter *from)
 {
-	return tbstream_write(iocb->ki_filp->private_data, from,
-			      tbstream_io_flags(iocb));
+	struct tbstream_file *f = iocb->ki_filp->private_data;
+
+	return tbstream_traced(f, TBSTREAM_TRACE_WRITE,
+			       tbstream_write(f, from,
+					      tbstream_io_flags(iocb)));
 }
 
 static __poll_t tbstream_fop_poll(struct file *file, poll_table *wait)
@@ -1378,6 +1410,7 @@ static int tbstream_attach(struct tbstream *s, struct tbstream_peer *peer)
 	tbstream_alloc_requested(s, TBSTREAM_OUT);
 	tbstream_inherit(s);
 	ret = tbstream_advertise(s);
+	trace_tbstream_attach(s, peer);
 	wake_up(&s->rx_wait);
 	return ret;
 }
@@ -1396,6 +1429,7 @@ static void tbstream_detach(struct tbstream *s, struct list_head *stopping)
 
 	if (!peer)
 		return;
+	trace_tbstream_detach(s, peer);
 	if (s->rings == TBSTREAM_RINGS_RUNNING) {
 		tbstream_set_rings(s, TBSTREAM_RINGS_STOPPING);
 		config_item_get(&s->item);
