@@ -78,10 +78,17 @@
  *   backends registering peers.
  * - &tbstream.lock (mutex): one stream's configuration, attachment and
  *   the changes of &tbstream.rings.
+ * - &tbstream.write_mutex, &tbstream.read_mutex: one writer, one reader
+ *   at a time. Held across the copies from and to user memory, which may
+ *   fault and sleep for as long as the memory takes (userfaultfd, FUSE);
+ *   teardown never takes them.
  * - &tbstream.tx_mutex, then &tbstream.rx_mutex: transmit and receive
- *   ring accounting. Readers and writers hold them only while they copy,
- *   never while they sleep; teardown takes each once after marking the
- *   rings stopping, so that nobody still uses them.
+ *   ring accounting, held only briefly and never across user memory.
+ *   A reader or writer takes the frames it copies out of the ring under
+ *   its ring mutex (&tbstream.rx_copier, &tbstream.tx_copier), copies
+ *   without it, and gives them back under it. Teardown takes each once
+ *   after marking the rings stopping, so that nobody still uses them, and
+ *   leaves the frames being copied to their copier to free.
  * - &tbstream.state_lock (spinlock): the state that open() and poll()
  *   read without sleeping. Writers hold &tbstream.lock as well.
  *
@@ -278,15 +285,14 @@ static void tbstream_rx_start_poll(void *data)
 		wake_up(&s->tx_wait);
 }
 
-static void tbstream_free_frames(struct tbstream_ring *ring,
+static void tbstream_free_frames(struct tbstream_frame *frames,
 				 unsigned int count)
 {
 	unsigned int i;
 
 	for (i = 0; i < count; i++)
-		kfree(ring->frames[i].buf);
-	kvfree(ring->frames);
-	ring->frames = NULL;
+		kfree(frames[i].buf);
+	kvfree(frames);
 }
 
 static int tbstream_ring_init(struct tbstream *s, struct tbstream_ring *ring,
@@ -302,7 +308,8 @@ static int tbstream_ring_init(struct tbstream *s, struct tbstream_ring *ring,
 	for (i = 0; i < s->nframes; i++) {
 		ring->frames[i].buf = kzalloc(TBSTREAM_FRAME_SIZE, GFP_KERNEL);
 		if (!ring->frames[i].buf) {
-			tbstream_free_frames(ring, i);
+			tbstream_free_frames(ring->frames, i);
+			ring->frames = NULL;
 			return -ENOMEM;
 		}
 		ring->frames[i].frame.callback = tbstream_frame_canceled;
@@ -337,6 +344,17 @@ static void tbstream_wake_all(struct tbstream *s)
 static bool tbstream_rings_up(enum tbstream_rings rings)
 {
 	return rings == TBSTREAM_RINGS_RUNNING || rings == TBSTREAM_RINGS_CLOSING;
+}
+
+/* Single flags: read without &tbstream.state_lock, written under it */
+static bool tbstream_stopped(const struct tbstream *s)
+{
+	return !tbstream_rings_up(READ_ONCE(s->rings));
+}
+
+static bool tbstream_peer_has_closed(const struct tbstream *s)
+{
+	return READ_ONCE(s->peer_closed);
 }
 
 /* Another task owns the rings: it starts, closes or stops them */
@@ -446,10 +464,53 @@ err_stop_rings:
 err_free_tx_ring:
 	ops->ring_free(&s->tx);
 err_free_rx_frames:
-	tbstream_free_frames(&s->rx, s->nframes);
+	tbstream_free_frames(s->rx.frames, s->nframes);
 err_free_tx_frames:
-	tbstream_free_frames(&s->tx, s->nframes);
+	tbstream_free_frames(s->tx.frames, s->nframes);
 	return ret;
+}
+
+/*
+ * Free the frames of a stopped ring, or leave them to the reader or
+ * writer copying some of them now, which frees them when it is done.
+ */
+static void tbstream_release_frames(struct tbstream *s,
+				    struct tbstream_ring *ring,
+				    struct mutex *lock,
+				    struct tbstream_copier *copier)
+{
+	struct tbstream_frame *frames = ring->frames;
+
+	mutex_lock(lock);
+	ring->frames = NULL;
+	if (copier->active) {
+		WARN_ON_ONCE(copier->orphans);
+		copier->active = false;
+		copier->orphans = frames;
+		copier->count = s->nframes;
+		frames = NULL;
+	}
+	mutex_unlock(lock);
+	if (frames)
+		tbstream_free_frames(frames, s->nframes);
+}
+
+/*
+ * A reader or writer is done copying, with its ring mutex held again.
+ * Returns true when the ring still runs and takes the frames back;
+ * otherwise the copier must leave the ring alone, and the frames that a
+ * teardown left to it are freed.
+ */
+static bool tbstream_copy_end(struct tbstream *s,
+			      struct tbstream_copier *copier)
+{
+	if (copier->active) {
+		copier->active = false;
+		return !tbstream_stopped(s);
+	}
+	tbstream_free_frames(copier->orphans, copier->count);
+	copier->orphans = NULL;
+	return false;
 }
 
 /*
@@ -477,8 +538,8 @@ static void tbstream_teardown(struct tbstream *s, bool paths_enabled)
 	ops->ring_stop(&s->rx);
 	ops->ring_free(&s->rx);
 	ops->ring_free(&s->tx);
-	tbstream_free_frames(&s->rx, s->nframes);
-	tbstream_free_frames(&s->tx, s->nframes);
+	tbstream_release_frames(s, &s->rx, &s->rx_mutex, &s->rx_copier);
+	tbstream_release_frames(s, &s->tx, &s->tx_mutex, &s->tx_copier);
 }
 
 /*
@@ -585,20 +646,14 @@ static void tbstream_arm(struct tbstream *s, struct tbstream_ring *ring,
 		ring->peer->ops->poll_complete(ring);
 }
 
-static int tbstream_tx_frame(struct tbstream *s, const void *data,
-			     size_t len, struct iov_iter *from, u32 eof)
+/* Queue the frame at the head, holding @len bytes, with EOF PDF @eof */
+static int tbstream_tx_queue(struct tbstream *s, size_t len, u32 eof)
 {
 	struct tbstream_frame *tf = &s->tx.frames[s->tx_head];
 	int ret;
 
 	lockdep_assert_held(&s->tx_mutex);
 
-	if (from) {
-		if (!copy_from_iter_full(tf->buf, len, from))
-			return -EFAULT;
-	} else {
-		memcpy(tf->buf, data, len);
-	}
 	tf->frame.size = len; /* 12 bits: 4096 becomes 0, as it should */
 	tf->frame.sof = TBSTREAM_PDF_SOF;
 	tf->frame.eof = eof;
@@ -614,22 +669,119 @@ static int tbstream_tx_frame(struct tbstream *s, const void *data,
 	return 0;
 }
 
-/* Queue as much of @from as the transmit ring takes */
-static ssize_t tbstream_tx_copy(struct tbstream *s, struct iov_iter *from)
+/* Take a ring mutex; %TBSTREAM_IO_NOWAIT only tries */
+static int tbstream_lock_ring(struct mutex *lock, unsigned int flags)
 {
+	if (!(flags & TBSTREAM_IO_NOWAIT)) {
+		mutex_lock(lock);
+		return 0;
+	}
+	return mutex_trylock(lock) ? 0 : -EAGAIN;
+}
+
+/*
+ * Fill the free frames from @from, @room of them from @head on, without
+ * @tx_mutex: nobody else touches frames that are not queued. Returns how
+ * many were filled; the source faulted when fewer than it had bytes for.
+ */
+static unsigned int tbstream_tx_fill(struct tbstream *s,
+				     struct tbstream_frame *frames,
+				     unsigned int head, unsigned int room,
+				     struct iov_iter *from)
+{
+	unsigned int i = head, n;
+	size_t len;
+
+	for (n = 0; n < room && iov_iter_count(from); n++) {
+		len = min_t(size_t, iov_iter_count(from), TBSTREAM_FRAME_SIZE);
+		if (!copy_from_iter_full(frames[i].buf, len, from))
+			break;
+		frames[i].frame.size = len;
+		i = tbstream_next(s, i);
+	}
+	return n;
+}
+
+/*
+ * The ring is full with bytes left to write: count the stall (once per
+ * wait) and arm the interrupt that tells of credits.
+ */
+static void tbstream_tx_stall(struct tbstream *s, bool progress,
+			      bool *stalled)
+{
+	if (progress || !*stalled)
+		s->stats.credit_stalls++;
+	*stalled = true;
+	if (!s->busy_poll)
+		tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
+}
+
+/*
+ * Queue as much of @from as the transmit ring takes, copying it without
+ * @tx_mutex. Sets *@wait when the ring is full with bytes left and its
+ * interrupt is armed: the writer then waits for credits.
+ *
+ * Return: bytes queued; 0 when the rings are not up; -EPIPE once the
+ * peer has closed; -ENXIO when the rings stopped while copying; -EFAULT;
+ * -EAGAIN for a contended lock with %TBSTREAM_IO_NOWAIT.
+ */
+static ssize_t tbstream_tx_copy(struct tbstream *s, struct iov_iter *from,
+				unsigned int flags, bool *stalled, bool *wait)
+{
+	struct tbstream_frame *frames;
+	unsigned int head, room, n;
 	ssize_t copied = 0;
 	size_t len;
 	int ret;
 
+	*wait = false;
+	ret = tbstream_lock_ring(&s->tx_mutex, flags);
+	if (ret)
+		return ret;
+	if (tbstream_stopped(s))
+		goto out_unlock;
+	if (tbstream_peer_has_closed(s)) {
+		ret = -EPIPE;
+		goto out_unlock;
+	}
 	tbstream_tx_reap(s);
-	while (iov_iter_count(from) && !tbstream_tx_full(s)) {
-		len = min_t(size_t, iov_iter_count(from), TBSTREAM_FRAME_SIZE);
-		ret = tbstream_tx_frame(s, NULL, len, from, TBSTREAM_PDF_DATA);
+	room = s->nframes - s->tx_pending;
+	if (!room) {
+		tbstream_tx_stall(s, false, stalled);
+		*wait = true;
+		goto out_unlock;
+	}
+	frames = s->tx.frames;
+	head = s->tx_head;
+	s->tx_copier.active = true;
+	mutex_unlock(&s->tx_mutex);
+
+	n = tbstream_tx_fill(s, frames, head, room, from);
+
+	mutex_lock(&s->tx_mutex);
+	if (!tbstream_copy_end(s, &s->tx_copier)) {
+		ret = -ENXIO;
+		goto out_unlock;
+	}
+	if (!n)
+		ret = -EFAULT;
+	for (; n; n--) {
+		len = tbstream_frame_len(&frames[s->tx_head].frame);
+		ret = tbstream_tx_queue(s, len, TBSTREAM_PDF_DATA);
 		if (ret)
-			return copied ?: ret;
+			break;
 		copied += len;
 	}
-	return copied;
+	if (copied && iov_iter_count(from)) {
+		tbstream_tx_reap(s);
+		if (tbstream_tx_full(s)) {
+			tbstream_tx_stall(s, true, stalled);
+			*wait = true;
+		}
+	}
+out_unlock:
+	mutex_unlock(&s->tx_mutex);
+	return copied ?: ret;
 }
 
 /* Receive */
@@ -687,47 +839,103 @@ static int tbstream_rx_consume(struct tbstream *s)
 }
 
 /*
- * Copy received bytes to @to. A frame with an error is reported as -EIO
- * once the bytes before it have been returned; the CLOSE frame marks the
- * end of the stream and stays at the head, so EOF is sticky.
+ * Copy the @ready frames from @head on, starting @*off bytes into the
+ * first, to @to, without @rx_mutex: the ring does not hold frames that
+ * have completed and are not given back. Stops at the CLOSE frame and at
+ * a frame with an error (*@bad when it comes first). Returns the bytes
+ * copied; *@done is set to the frames read whole, *@off to the bytes read
+ * of the next one and *@fault when @to faulted.
  */
-static ssize_t tbstream_rx_copy(struct tbstream *s, struct iov_iter *to)
+static size_t tbstream_rx_fill(struct tbstream *s,
+			       const struct tbstream_frame *frames,
+			       unsigned int head, unsigned int ready,
+			       struct iov_iter *to, unsigned int *done,
+			       unsigned int *off, bool *bad, bool *fault)
 {
-	struct tbstream_frame *tf;
-	ssize_t copied = 0;
-	size_t len, n;
-	int ret;
+	const struct tbstream_frame *tf;
+	size_t copied = 0, len, n;
+	unsigned int i = head;
 
-	tbstream_rx_reap(s);
-	while (s->rx_ready && iov_iter_count(to)) {
-		tf = &s->rx.frames[s->rx_head];
+	for (*done = 0; *done < ready && iov_iter_count(to); (*done)++) {
+		tf = &frames[i];
 		if (tf->frame.eof == TBSTREAM_PDF_CLOSE)
 			break;
 		if (tbstream_rx_bad(&tf->frame)) {
-			if (copied)
-				break;
-			s->stats.rx_errors++;
-			ret = tbstream_rx_consume(s);
-			return ret ?: -EIO;
-		}
-
-		len = tbstream_frame_len(&tf->frame) - s->rx_off;
-		n = copy_to_iter(tf->buf + s->rx_off, len, to);
-		copied += n;
-		s->stats.rx_bytes += n;
-		if (n < len && iov_iter_count(to)) {
-			s->rx_off += n;
-			return copied ?: -EFAULT;
-		}
-		if (n < len) {
-			s->rx_off += n;
+			*bad = !copied;
 			break;
 		}
-		ret = tbstream_rx_consume(s);
-		if (ret)
-			return copied ?: ret;
+		len = tbstream_frame_len(&tf->frame) - *off;
+		n = copy_to_iter(tf->buf + *off, len, to);
+		copied += n;
+		if (n < len) {
+			*off += n;
+			*fault = iov_iter_count(to);
+			break;
+		}
+		*off = 0;
+		i = tbstream_next(s, i);
 	}
 	return copied;
+}
+
+/*
+ * Copy received bytes to @to, without @rx_mutex while copying. A frame
+ * with an error is reported as -EIO once the bytes before it have been
+ * returned; the CLOSE frame marks the end of the stream and stays at the
+ * head, so EOF is sticky. With nothing received, arms the interrupt.
+ *
+ * Return: bytes copied; 0 when nothing is there, at the CLOSE frame or
+ * when the rings are not up; -EIO; -EFAULT; -EAGAIN for a contended lock
+ * with %TBSTREAM_IO_NOWAIT.
+ */
+static ssize_t tbstream_rx_copy(struct tbstream *s, struct iov_iter *to,
+				unsigned int flags)
+{
+	unsigned int head, ready, done, off;
+	bool bad = false, fault = false;
+	struct tbstream_frame *frames;
+	ssize_t copied = 0;
+	int ret;
+
+	ret = tbstream_lock_ring(&s->rx_mutex, flags);
+	if (ret)
+		return ret;
+	if (tbstream_stopped(s))
+		goto out_unlock;
+	tbstream_rx_reap(s);
+	if (!s->rx_ready) {
+		if (!s->busy_poll)
+			tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
+		goto out_unlock;
+	}
+	frames = s->rx.frames;
+	head = s->rx_head;
+	ready = s->rx_ready;
+	off = s->rx_off;
+	s->rx_copier.active = true;
+	mutex_unlock(&s->rx_mutex);
+
+	copied = tbstream_rx_fill(s, frames, head, ready, to, &done, &off,
+				  &bad, &fault);
+
+	mutex_lock(&s->rx_mutex);
+	s->stats.rx_bytes += copied;
+	/* Torn down meanwhile: what was copied was received all the same */
+	if (!tbstream_copy_end(s, &s->rx_copier))
+		goto out_unlock;
+	for (; done && !ret; done--)
+		ret = tbstream_rx_consume(s);
+	if (!ret)
+		s->rx_off = off;
+	if (!ret && bad) {
+		s->stats.rx_errors++;
+		ret = tbstream_rx_consume(s) ?: -EIO;
+	} else if (!ret && fault) {
+		ret = -EFAULT;
+	}
+out_unlock:
+	mutex_unlock(&s->rx_mutex);
+	return copied ?: ret;
 }
 
 /* Files and their state */
@@ -830,17 +1038,6 @@ static int tbstream_get_running(struct tbstream_file *f, unsigned int flags)
 	}
 }
 
-/* Single flags: read without &tbstream.state_lock, written under it */
-static bool tbstream_stopped(const struct tbstream *s)
-{
-	return !tbstream_rings_up(READ_ONCE(s->rings));
-}
-
-static bool tbstream_peer_has_closed(const struct tbstream *s)
-{
-	return READ_ONCE(s->peer_closed);
-}
-
 static bool tbstream_rx_wake(struct tbstream *s)
 {
 	return !test_bit(TBSTREAM_RX_ARMED, &s->irq_armed) ||
@@ -895,15 +1092,15 @@ static int tbstream_wait(struct tbstream *s, bool tx)
 }
 
 /*
- * Take @lock, &tbstream.rx_mutex or &tbstream.tx_mutex, with the rings of
- * @f's attachment running: they cannot stop while it is held. Only
- * %TBSTREAM_IO_NOWAIT gives up on a contended lock; O_NONBLOCK waits
- * for it as for any lock, the others only ever hold it briefly.
+ * Take @lock, &tbstream.read_mutex or &tbstream.write_mutex, with the
+ * rings of @f's attachment running. They may stop while it is held, which
+ * the ring mutexes tell. Only %TBSTREAM_IO_NOWAIT gives up on a contended
+ * lock; O_NONBLOCK waits for it as a pipe does for its mutex.
  *
  * Return: 0 with @lock held, 1 when the stream has been removed, -errno.
  */
-static int tbstream_lock_running(struct tbstream_file *f, struct mutex *lock,
-				 unsigned int flags)
+static int tbstream_lock_io(struct tbstream_file *f, struct mutex *lock,
+			    unsigned int flags)
 {
 	int ret;
 
@@ -947,16 +1144,17 @@ ssize_t tbstream_read(struct tbstream_file *f, struct iov_iter *to,
 		return 0;
 
 	for (;;) {
-		ret = tbstream_lock_running(f, &s->rx_mutex, flags);
+		ret = tbstream_lock_io(f, &s->read_mutex, flags);
 		if (ret)
 			return ret > 0 ? 0 : ret;
-		ret = tbstream_rx_copy(s, to);
-		if (!ret && !tbstream_peer_has_closed(s) && !s->busy_poll)
-			tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
-		mutex_unlock(&s->rx_mutex);
+		ret = tbstream_rx_copy(s, to, flags);
+		mutex_unlock(&s->read_mutex);
 
 		if (ret || tbstream_peer_has_closed(s))
 			return ret;
+		/* Stopped meanwhile: tbstream_lock_io() tells why */
+		if (tbstream_stopped(s))
+			continue;
 		if (flags & TBSTREAM_IO_NONBLOCK)
 			return -EAGAIN;
 		ret = tbstream_wait(s, false);
@@ -981,37 +1179,23 @@ ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
 		       unsigned int flags)
 {
 	struct tbstream *s = f->stream;
-	bool stalled = false;
+	bool stalled = false, wait;
 	ssize_t copied = 0;
 	ssize_t ret;
-	bool full;
 
 	while (iov_iter_count(from)) {
-		ret = tbstream_lock_running(f, &s->tx_mutex, flags);
+		ret = tbstream_lock_io(f, &s->write_mutex, flags);
 		if (ret)
 			return copied ?: (ret > 0 ? -ENXIO : ret);
-		if (tbstream_peer_has_closed(s)) {
-			mutex_unlock(&s->tx_mutex);
-			return copied ?: -EPIPE;
-		}
-		ret = tbstream_tx_copy(s, from);
-		full = tbstream_tx_full(s);
-		if (ret >= 0 && iov_iter_count(from) && full) {
-			/* Out of credits: count each wait once */
-			if (ret || !stalled)
-				s->stats.credit_stalls++;
-			stalled = true;
-			if (!s->busy_poll)
-				tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
-		}
-		mutex_unlock(&s->tx_mutex);
+		ret = tbstream_tx_copy(s, from, flags, &stalled, &wait);
+		mutex_unlock(&s->write_mutex);
 
 		if (ret < 0)
 			return copied ?: ret;
 		copied += ret;
-		/* Short with room left: the source faulted; -EFAULT comes next */
-		if (!iov_iter_count(from) || !full)
-			break;
+		/* Room freed meanwhile, or the rings stopped: try again */
+		if (!wait)
+			continue;
 		if (flags & TBSTREAM_IO_NONBLOCK)
 			return copied ?: -EAGAIN;
 		tbstream_watch_rx(s, !s->busy_poll);
@@ -1120,7 +1304,6 @@ static bool tbstream_gen_changed(const struct tbstream *s, unsigned int gen)
  */
 static void tbstream_send_close(struct tbstream *s, unsigned int gen)
 {
-	static const u8 zeroes[TBSTREAM_CLOSE_SIZE];
 	long drain_timeout = msecs_to_jiffies(TBSTREAM_DRAIN_TIMEOUT);
 	bool close_sent = false;
 	unsigned int pending;
@@ -1131,7 +1314,9 @@ static void tbstream_send_close(struct tbstream *s, unsigned int gen)
 		tbstream_tx_reap(s);
 		if (!close_sent && !tbstream_tx_full(s) &&
 		    !tbstream_peer_has_closed(s)) {
-			if (tbstream_tx_frame(s, zeroes, sizeof(zeroes), NULL,
+			memset(s->tx.frames[s->tx_head].buf, 0,
+			       TBSTREAM_CLOSE_SIZE);
+			if (tbstream_tx_queue(s, TBSTREAM_CLOSE_SIZE,
 					      TBSTREAM_PDF_CLOSE))
 				break;
 			trace_tbstream_close_sent(s);
@@ -1650,6 +1835,8 @@ static void tbstream_init_stream(struct tbstream *s,
 	s->service = svc;
 	strscpy(s->name, name, sizeof(s->name));
 	mutex_init(&s->lock);
+	mutex_init(&s->write_mutex);
+	mutex_init(&s->read_mutex);
 	mutex_init(&s->tx_mutex);
 	mutex_init(&s->rx_mutex);
 	spin_lock_init(&s->state_lock);
@@ -1780,6 +1967,8 @@ void tbstream_free(struct tbstream *s)
 	ida_free(&tbstream_ida, s->index);
 	mutex_destroy(&s->rx_mutex);
 	mutex_destroy(&s->tx_mutex);
+	mutex_destroy(&s->read_mutex);
+	mutex_destroy(&s->write_mutex);
 	mutex_destroy(&s->lock);
 	kfree(s);
 }

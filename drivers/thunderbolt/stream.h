@@ -293,6 +293,24 @@ enum tbstream_rings {
 };
 
 /**
+ * struct tbstream_copier - The reader or writer copying user memory
+ * @active: A reader (writer) copies to (from) frames of the ring without
+ *	    its ring mutex, which it takes again afterwards
+ * @orphans: Frames that a teardown took from the ring while @active and
+ *	     left to the copier to free, or %NULL
+ * @count: Number of @orphans
+ *
+ * Guarded by the ring mutex of its direction. The copier owns the frames
+ * it copies, which the ring does not hold meanwhile: received frames not
+ * yet given back, transmit frames not yet queued.
+ */
+struct tbstream_copier {
+	bool active;
+	struct tbstream_frame *orphans;
+	unsigned int count;
+};
+
+/**
  * struct tbstream - One stream: a ConfigFS item and a character device
  * @item: ConfigFS item; its reference count is the stream's (holders: the
  *	  ConfigFS directory, each open file)
@@ -321,8 +339,10 @@ enum tbstream_rings {
  * @peer_closed: The peer's CLOSE frame has been received
  * @rx_wait: Readers, poll and files waiting for attach sleep here
  * @tx_wait: Writers, poll and the close drain sleep here
- * @tx_mutex: Serializes writers and transmit ring accounting
- * @rx_mutex: Serializes readers and receive ring accounting
+ * @write_mutex: Serializes writers, across their copies from user memory
+ * @read_mutex: Serializes readers, across their copies to user memory
+ * @tx_mutex: Transmit ring accounting; never held across user memory
+ * @rx_mutex: Receive ring accounting; never held across user memory
  * @tx: Transmit ring (P: owner of @rings; used by I/O while up)
  * @rx: Receive ring (P: owner of @rings; used by I/O while up)
  * @nframes: Frames per ring: ring size - 1, all that can be in flight
@@ -337,6 +357,8 @@ enum tbstream_rings {
  * @rx_head: Next receive frame to read (P: @rx_mutex)
  * @rx_ready: Receive frames completed and not yet read (P: @rx_mutex)
  * @rx_off: Bytes of frame @rx_head already read (P: @rx_mutex)
+ * @tx_copier: The writer filling frames without @tx_mutex (P: @tx_mutex)
+ * @rx_copier: The reader emptying frames without @rx_mutex (P: @rx_mutex)
  * @irq_armed: %TBSTREAM_TX_ARMED, %TBSTREAM_RX_ARMED: the completion
  *	       interrupt of that ring is enabled; %TBSTREAM_RX_WATCHED: a
  *	       writer waits for it too (atomic bit operations)
@@ -369,8 +391,10 @@ struct tbstream {
 	wait_queue_head_t rx_wait;
 	wait_queue_head_t tx_wait;
 
-	struct mutex tx_mutex; /* writers and transmit accounting */
-	struct mutex rx_mutex; /* readers and receive accounting */
+	struct mutex write_mutex; /* writers, across user memory */
+	struct mutex read_mutex; /* readers, across user memory */
+	struct mutex tx_mutex; /* transmit accounting */
+	struct mutex rx_mutex; /* receive accounting */
 	struct tbstream_ring tx;
 	struct tbstream_ring rx;
 	unsigned int nframes;
@@ -382,6 +406,8 @@ struct tbstream {
 	unsigned int rx_head;
 	unsigned int rx_ready;
 	unsigned int rx_off;
+	struct tbstream_copier tx_copier;
+	struct tbstream_copier rx_copier;
 	unsigned long irq_armed;
 	struct tbstream_stats stats;
 	char devname[16];

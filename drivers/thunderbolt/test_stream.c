@@ -31,6 +31,8 @@
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
+#include <linux/mmap_lock.h>
+#include <linux/rwsem.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
@@ -2796,51 +2798,88 @@ static void tbstream_test_review_nowait(struct kunit *test)
 	tbstream_test_hold(test, &b->rx_mutex);
 	KUNIT_EXPECT_EQ(test, tbstream_test_read_flags(fb, buf, 4, nowait),
 			-EAGAIN);
+	tbstream_test_hold(test, &b->read_mutex);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_flags(fb, buf, 4, nowait),
+			-EAGAIN);
 }
 
 /**
- * struct tbstream_test_uwrite - A write() of user memory, from a kthread
- * @f: File written
- * @mm: Address space of @uaddr, the test's
- * @uaddr: One mapped page of user memory, followed by an unmapped one
- * @ret: What tbstream_write() returned
+ * struct tbstream_test_uio - A read() or write() of user memory, in a kthread
+ * @f: File
+ * @mm: Address space of @iov, the test's
+ * @iov: User memory, @nr_segs entries of it
+ * @nr_segs: Entries of @iov in use
+ * @read: Read into @iov, else write from it
+ * @ret: What tbstream_read() or tbstream_write() returned
  * @done: Completed when it returned
  * @task: The kthread
  */
-struct tbstream_test_uwrite {
+struct tbstream_test_uio {
 	struct tbstream_file *f;
 	struct mm_struct *mm;
-	unsigned long uaddr;
+	struct iovec iov[2];
+	unsigned long nr_segs;
+	bool read;
 	ssize_t ret;
 	struct completion done;
 	struct task_struct *task;
 };
 
-static int tbstream_test_uwrite_fn(void *data)
+static int tbstream_test_uio_fn(void *data)
 {
-	struct tbstream_test_uwrite *w = data;
-	struct iovec iov[2] = {
-		{ .iov_base = (void __user *)w->uaddr, .iov_len = PAGE_SIZE },
-		{ .iov_base = NULL, .iov_len = PAGE_SIZE },
-	};
+	struct tbstream_test_uio *u = data;
 	struct iov_iter iter;
 
-	kthread_use_mm(w->mm);
-	iov_iter_init(&iter, ITER_SOURCE, iov, ARRAY_SIZE(iov), 2 * PAGE_SIZE);
-	w->ret = tbstream_write(w->f, &iter, 0);
-	kthread_unuse_mm(w->mm);
-	complete(&w->done);
+	kthread_use_mm(u->mm);
+	iov_iter_init(&iter, u->read ? ITER_DEST : ITER_SOURCE, u->iov,
+		      u->nr_segs, iov_length(u->iov, u->nr_segs));
+	if (u->read)
+		u->ret = tbstream_read(u->f, &iter, 0);
+	else
+		u->ret = tbstream_write(u->f, &iter, 0);
+	kthread_unuse_mm(u->mm);
+	complete(&u->done);
 	while (!kthread_should_stop())
 		schedule_timeout_interruptible(1);
 	return 0;
 }
 
-static void tbstream_test_uwrite_stop(void *data)
+static void tbstream_test_uio_stop(void *data)
 {
-	struct tbstream_test_uwrite *w = data;
+	struct tbstream_test_uio *u = data;
 
-	kthread_stop(w->task);
-	put_task_struct(w->task);
+	kthread_stop(u->task);
+	put_task_struct(u->task);
+}
+
+/* @pages pages of user memory in the test's address space, not touched */
+static unsigned long tbstream_test_umem(struct kunit *test,
+					unsigned int pages)
+{
+	unsigned long uaddr;
+
+	uaddr = kunit_vm_mmap(test, NULL, 0, pages * PAGE_SIZE,
+			      PROT_READ | PROT_WRITE,
+			      MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_NE_MSG(test, uaddr, 0, "no user memory");
+	return uaddr;
+}
+
+/*
+ * Make the kthread that runs the call @u describes on @f, with the test's
+ * mm; wake_up_process() starts it
+ */
+static void tbstream_test_uio_create(struct kunit *test,
+				     struct tbstream_test_uio *u,
+				     struct tbstream_file *f)
+{
+	u->f = f;
+	u->mm = current->mm;
+	init_completion(&u->done);
+	u->task = kthread_create(tbstream_test_uio_fn, u, "tbstream_uio");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(u->task));
+	get_task_struct(u->task);
+	tbstream_test_defer(test, tbstream_test_uio_stop, u);
 }
 
 /*
@@ -2851,28 +2890,23 @@ static void tbstream_test_uwrite_stop(void *data)
 static void tbstream_test_review_efault_write(struct kunit *test)
 {
 	struct tbstream_test *t = test->priv;
-	struct tbstream_test_uwrite *w;
+	struct tbstream_test_uio *w;
 	struct tbstream_file *fb;
 	unsigned long timeout;
 	u8 *src, *dst;
 
 	w = kunit_kzalloc(test, sizeof(*w), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, w);
-	w->uaddr = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE,
-				 PROT_READ | PROT_WRITE,
-				 MAP_ANONYMOUS | MAP_PRIVATE, 0);
-	KUNIT_ASSERT_NE_MSG(test, w->uaddr, 0, "no user memory");
+	/* One page of user memory, then an unmapped one */
+	w->iov[0].iov_base = (void __user *)tbstream_test_umem(test, 1);
+	w->iov[0].iov_len = PAGE_SIZE;
+	w->iov[1].iov_len = PAGE_SIZE;
+	w->nr_segs = 2;
 	src = tbstream_test_pattern(test, PAGE_SIZE, 21);
-	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)w->uaddr, src,
+	KUNIT_ASSERT_EQ(test, copy_to_user(w->iov[0].iov_base, src,
 					   PAGE_SIZE), 0);
-	w->mm = current->mm;
-	w->f = tbstream_test_open(test, t->a, false);
-	init_completion(&w->done);
-	w->task = kthread_create(tbstream_test_uwrite_fn, w, "tbstream_uw");
-	KUNIT_ASSERT_FALSE(test, IS_ERR(w->task));
-	get_task_struct(w->task);
+	tbstream_test_uio_create(test, w, tbstream_test_open(test, t->a, false));
 	wake_up_process(w->task);
-	tbstream_test_defer(test, tbstream_test_uwrite_stop, w);
 
 	timeout = msecs_to_jiffies(TBSTREAM_TEST_TIMEOUT_MS);
 	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&w->done, timeout));
@@ -2903,8 +2937,44 @@ static int tbstream_test_unplug_fn(void *data)
 	struct tbstream_test_unplug *u = data;
 
 	tbstream_sim_cable_unplug(u->cable);
-	complete(&u->done);
+	complete_all(&u->done);
 	return 0;
+}
+
+/* Pull @cable in a kthread; %NULL when that cannot start */
+static struct tbstream_test_unplug *
+tbstream_test_unplug_start(struct tbstream_sim_cable *cable)
+{
+	struct tbstream_test_unplug *u;
+	struct task_struct *task;
+
+	u = kzalloc(sizeof(*u), GFP_KERNEL);
+	if (!u)
+		return NULL;
+	u->cable = cable;
+	init_completion(&u->done);
+	task = kthread_run(tbstream_test_unplug_fn, u, "tbstream_unplug");
+	if (IS_ERR(task)) {
+		kfree(u);
+		return NULL;
+	}
+	return u;
+}
+
+/* Wait for the unplug of @u to return, up to the timeout */
+static bool tbstream_test_unplug_wait(struct tbstream_test_unplug *u)
+{
+	return u && wait_for_completion_timeout(&u->done,
+			msecs_to_jiffies(TBSTREAM_TEST_TIMEOUT_MS));
+}
+
+/* Free @u once its unplug has returned; false when it still has not */
+static bool tbstream_test_unplug_end(struct tbstream_test_unplug *u)
+{
+	if (!tbstream_test_unplug_wait(u))
+		return false;
+	kfree(u);
+	return true;
 }
 
 static void tbstream_test_release_paths(void *cable)
@@ -2925,8 +2995,6 @@ static void tbstream_test_review_unplug_starting(struct kunit *test)
 	struct tbstream_test_unplug *u;
 	struct tbstream_file *fa, *fb;
 	struct tbstream_test_io *io;
-	unsigned long timeout = msecs_to_jiffies(TBSTREAM_TEST_TIMEOUT_MS);
-	struct task_struct *task;
 	u8 buf[4], got[4];
 	bool waiting;
 
@@ -2939,15 +3007,9 @@ static void tbstream_test_review_unplug_starting(struct kunit *test)
 			  t->cable);
 	KUNIT_ASSERT_TRUE(test, waiting);
 
-	u = kzalloc(sizeof(*u), GFP_KERNEL);
+	u = tbstream_test_unplug_start(t->cable);
 	KUNIT_ASSERT_NOT_NULL(test, u);
-	u->cable = t->cable;
-	init_completion(&u->done);
-	task = kthread_run(tbstream_test_unplug_fn, u, "tbstream_unplug");
-	if (IS_ERR(task))
-		kfree(u);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
-	waiting = wait_for_completion_timeout(&u->done, timeout);
+	waiting = tbstream_test_unplug_wait(u);
 	tbstream_sim_hold_paths(t->cable, false);
 	KUNIT_ASSERT_TRUE_MSG(test, waiting, "the unplug waited for the read");
 	kfree(u);
@@ -2964,8 +3026,92 @@ static void tbstream_test_review_unplug_starting(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, memcmp(got, "abcd", 4), 0);
 }
 
+static const bool tbstream_test_fault_cases[] = { false, true };
+
+static void tbstream_test_fault_desc(const bool *read, char *desc)
+{
+	strscpy(desc, *read ? "read" : "write", KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(tbstream_test_fault, tbstream_test_fault_cases,
+		  tbstream_test_fault_desc);
+
+/*
+ * A cable pulled while a reader or a writer copies user memory whose page
+ * fault waits (for userfaultfd or FUSE; here for the mmap lock, which the
+ * test holds): the unplug must not wait for the page (it did, for the
+ * ring mutex held across the copy). Once the page comes, the read returns
+ * the bytes it copied and the write -ENXIO; the stream works after a
+ * replug.
+ */
+static void tbstream_test_review_fault_unplug(struct kunit *test)
+{
+	const bool *read = test->param_value;
+	struct tbstream_test *t = tbstream_test_open_ends(test);
+	struct tbstream_test_unplug *u = NULL;
+	bool contended, in_time = false;
+	struct tbstream_test_uio *io;
+	struct tbstream_file *fa, *fb;
+	unsigned long timeout;
+	struct mm_struct *mm;
+	u8 got[4];
+
+	io = kunit_kzalloc(test, sizeof(*io), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, io);
+	io->iov[0].iov_base = (void __user *)tbstream_test_umem(test, 1);
+	io->iov[0].iov_len = *read ? sizeof(got) : PAGE_SIZE;
+	io->nr_segs = 1;
+	io->read = *read;
+	if (*read) {
+		KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, "abcd", 4,
+							  true), 4);
+		KUNIT_ASSERT_TRUE(test, tbstream_test_poll_flushed(test, t->fb) &
+				  EPOLLIN);
+	}
+	tbstream_test_uio_create(test, io, *read ? t->fb : t->fa);
+
+	/* No assertion while the lock is held: cleanup would wait for it */
+	mm = current->mm;
+	mmap_write_lock(mm);
+	wake_up_process(io->task);
+	read_poll_timeout(rwsem_is_contended, contended, contended,
+			  TBSTREAM_TEST_POLL_US, TBSTREAM_TEST_TIMEOUT_US, false,
+			  &mm->mmap_lock);
+	if (contended) {
+		u = tbstream_test_unplug_start(t->cable);
+		in_time = tbstream_test_unplug_wait(u);
+	}
+	mmap_write_unlock(mm);
+	KUNIT_ASSERT_TRUE_MSG(test, contended, "the copy did not fault");
+	KUNIT_EXPECT_TRUE_MSG(test, in_time,
+			      "the unplug waited for the page fault");
+	KUNIT_ASSERT_TRUE(test, tbstream_test_unplug_end(u));
+
+	timeout = msecs_to_jiffies(TBSTREAM_TEST_TIMEOUT_MS);
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&io->done, timeout));
+	if (*read) {
+		KUNIT_EXPECT_EQ(test, io->ret, 4);
+		KUNIT_EXPECT_EQ(test, copy_from_user(got, io->iov[0].iov_base,
+						     4), 0);
+		tbstream_test_expect_bytes(test, got, (const u8 *)"abcd", 4);
+	} else {
+		KUNIT_EXPECT_EQ(test, io->ret, -ENXIO);
+	}
+	KUNIT_EXPECT_EQ(test, READ_ONCE(t->a->rings), TBSTREAM_RINGS_IDLE);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(t->b->rings), TBSTREAM_RINGS_IDLE);
+
+	tbstream_test_replug_pair(test);
+	fa = tbstream_test_open(test, t->a, false);
+	fb = tbstream_test_open(test, t->b, false);
+	KUNIT_EXPECT_EQ(test, tbstream_test_write(fa, "wxyz", 4, false), 4);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, fb, got, 4), 4);
+	tbstream_test_expect_bytes(test, got, (const u8 *)"wxyz", 4);
+}
+
 static struct kunit_case tbstream_review_cases[] = {
 	KUNIT_CASE(tbstream_test_review_unplug_starting),
+	KUNIT_CASE_PARAM(tbstream_test_review_fault_unplug,
+			 tbstream_test_fault_gen_params),
 	KUNIT_CASE(tbstream_test_review_efault_write),
 	KUNIT_CASE(tbstream_test_review_nonblock_contended),
 	KUNIT_CASE(tbstream_test_review_nowait),
