@@ -7,6 +7,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <kunit/visibility.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
@@ -109,8 +110,20 @@
 #define TBSTREAM_RX_ARMED	1
 #define TBSTREAM_RX_WATCHED	2
 
-/* Longest time the close drain waits without any transmit progress, ms */
-#define TBSTREAM_DRAIN_TIMEOUT	1000
+/*
+ * Longest time the last close waits for the peer to take the bytes
+ * accepted while it takes none, in seconds; 0 waits as long as the peer
+ * is attached. Not static only for the KUnit tests.
+ */
+VISIBLE_IF_KUNIT unsigned int tbstream_drain_timeout = 60;
+/*
+ * A session that sent no data waits this long, ms, without progress for
+ * its CLOSE: to a peer whose rings do not run, it never leaves
+ */
+#define TBSTREAM_CLOSE_TIMEOUT	1000
+module_param_named(drain_timeout, tbstream_drain_timeout, uint, 0644);
+MODULE_PARM_DESC(drain_timeout,
+		 "Seconds the last close waits for a peer that takes no bytes (0: no limit, default: 60)");
 
 /* Files of a stream, as read by the I/O paths */
 enum tbstream_file_state {
@@ -126,10 +139,12 @@ enum tbstream_file_state {
  * struct tbstream_file - One open file of a stream
  * @stream: The stream; the file holds a reference on its item
  * @gen: Attachment generation the file belongs to
+ * @closed: tbstream_flush() has closed it (P: &tbstream.state_lock)
  */
 struct tbstream_file {
 	struct tbstream *stream;
 	unsigned int gen;
+	bool closed;
 };
 
 static DEFINE_MUTEX(tbstream_lock); /* peers, services and their links */
@@ -442,6 +457,7 @@ static int tbstream_rings_alloc(struct tbstream *s)
 	s->tx_head = 0;
 	s->tx_tail = 0;
 	s->tx_pending = 0;
+	s->tx_data = false;
 	s->rx_head = 0;
 	s->rx_ready = 0;
 	s->rx_off = 0;
@@ -662,6 +678,7 @@ static int tbstream_tx_queue(struct tbstream *s, size_t len, u32 eof)
 		return ret;
 
 	trace_tbstream_frame_queued(s, TBSTREAM_OUT, s->tx_head, &tf->frame);
+	s->tx_data = eof == TBSTREAM_PDF_DATA;
 	s->tx_head = tbstream_next(s, s->tx_head);
 	s->tx_pending++;
 	s->stats.tx_frames++;
@@ -969,7 +986,7 @@ static enum tbstream_file_state tbstream_file_state(struct tbstream_file *f)
 	spin_lock(&s->state_lock);
 	if (s->dead)
 		state = TBSTREAM_FILE_REMOVED;
-	else if (f->gen != s->gen)
+	else if (f->gen != s->gen || f->closed)
 		state = TBSTREAM_FILE_DETACHED;
 	else if (tbstream_rings_up(s->rings))
 		state = TBSTREAM_FILE_RUNNING;
@@ -1295,89 +1312,136 @@ static bool tbstream_gen_changed(const struct tbstream *s, unsigned int gen)
 	return READ_ONCE(s->gen) != gen;
 }
 
+/* Queue CLOSE when the ring has room; true once it is queued */
+static bool tbstream_tx_close(struct tbstream *s)
+{
+	lockdep_assert_held(&s->tx_mutex);
+
+	if (tbstream_tx_full(s))
+		return false;
+	memset(s->tx.frames[s->tx_head].buf, 0, TBSTREAM_CLOSE_SIZE);
+	if (tbstream_tx_queue(s, TBSTREAM_CLOSE_SIZE, TBSTREAM_PDF_CLOSE))
+		return false;
+	trace_tbstream_close_sent(s);
+	return true;
+}
+
+/* The drain may end: detached, or news on the transmit ring */
+static bool tbstream_drain_wake(struct tbstream *s, unsigned int gen)
+{
+	return tbstream_tx_wake(s) || tbstream_gen_changed(s, gen);
+}
+
 /*
  * Wait until every accepted byte has left, then send CLOSE and wait for
- * it too. Called without @s->lock, by the owner of closing rings. Gives
- * up when the transmit ring makes no progress for %TBSTREAM_DRAIN_TIMEOUT
- * ms (a peer that stopped reading, or never opened), when the peer
- * closed, or when the stream is detached from generation @gen.
+ * it too. Called without @s->lock, by the owner of closing rings. Waits
+ * as long as the peer takes frames; gives up after %tbstream_drain_timeout
+ * seconds without any (%TBSTREAM_CLOSE_TIMEOUT ms for a session that sent
+ * no data), when the peer has closed (its readers will not read the
+ * rest), when detached from generation @gen, or when killed.
+ *
+ * Return: 0 once all has left; -ETIMEDOUT, -EPIPE, -ENXIO or -EINTR with
+ * frames left over, which the rings' stop then drops.
  */
-static void tbstream_send_close(struct tbstream *s, unsigned int gen)
+static int tbstream_send_close(struct tbstream *s, unsigned int gen)
 {
-	long drain_timeout = msecs_to_jiffies(TBSTREAM_DRAIN_TIMEOUT);
+	unsigned long timeout = READ_ONCE(tbstream_drain_timeout) * HZ;
+	unsigned long deadline;
 	bool close_sent = false;
-	unsigned int pending;
-	long ret;
+	unsigned int tail;
+	long left;
+	int ret;
 
 	mutex_lock(&s->tx_mutex);
+	if (!s->tx_data)
+		timeout = msecs_to_jiffies(TBSTREAM_CLOSE_TIMEOUT);
+	deadline = jiffies + timeout;
 	for (;;) {
 		tbstream_tx_reap(s);
-		if (!close_sent && !tbstream_tx_full(s) &&
-		    !tbstream_peer_has_closed(s)) {
-			memset(s->tx.frames[s->tx_head].buf, 0,
-			       TBSTREAM_CLOSE_SIZE);
-			if (tbstream_tx_queue(s, TBSTREAM_CLOSE_SIZE,
-					      TBSTREAM_PDF_CLOSE))
-				break;
-			trace_tbstream_close_sent(s);
-			close_sent = true;
-		}
-		if (!s->tx_pending || tbstream_peer_has_closed(s) ||
-		    tbstream_gen_changed(s, gen))
+		if (!close_sent && !tbstream_peer_has_closed(s))
+			close_sent = tbstream_tx_close(s);
+		if (!s->tx_pending) {
+			ret = 0;
 			break;
+		}
+		if (tbstream_gen_changed(s, gen)) {
+			ret = -ENXIO;
+			break;
+		}
+		if (tbstream_peer_has_closed(s)) {
+			ret = -EPIPE;
+			break;
+		}
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (timeout && time_after_eq(jiffies, deadline)) {
+			ret = -ETIMEDOUT;
+			break;
+		}
 
-		pending = s->tx_pending;
+		tail = s->tx_tail;
 		tbstream_arm(s, &s->tx, TBSTREAM_TX_ARMED);
 		tbstream_watch_rx(s, true);
 		mutex_unlock(&s->tx_mutex);
-		/*
-		 * Not killable: a killed writer's close is exactly when the
-		 * accepted bytes and the CLOSE must still reach the reader.
-		 * The no-progress timeout bounds it.
-		 */
-		ret = wait_event_idle_timeout(s->tx_wait,
-					      tbstream_tx_wake(s) ||
-					      tbstream_gen_changed(s, gen),
-					      drain_timeout);
+		/* Killable: a writer killed mid-transfer wants it aborted */
+		left = max_t(long, deadline - jiffies, 1);
+		if (timeout)
+			wait_event_killable_timeout(s->tx_wait,
+						    tbstream_drain_wake(s, gen),
+						    left);
+		else
+			wait_event_killable(s->tx_wait,
+					    tbstream_drain_wake(s, gen));
 		mutex_lock(&s->tx_mutex);
 		tbstream_tx_reap(s);
-		if (!ret && s->tx_pending == pending) {
-			dev_dbg(s->tx.peer->dev, "%s: %u frames not drained\n",
-				s->name, pending);
-			break;
-		}
+		/* Progress: the peer took frames, the deadline moves */
+		if (s->tx_tail != tail)
+			deadline = jiffies + timeout;
 	}
+	if (ret)
+		dev_dbg(s->tx.peer->dev, "%s: %u frames not drained: %d\n",
+			s->name, s->tx_pending, ret);
 	mutex_unlock(&s->tx_mutex);
+	return ret;
 }
 
 /*
  * End the session of the files open now: send CLOSE to the peer's
  * readers, starting the rings first when no file did any I/O (an empty
  * transfer ends too). Called with no other task owning the rings; drops
- * @s->lock while it drains. Returns whether the rings run afterwards.
+ * @s->lock while it drains. Returns what tbstream_send_close() or
+ * tbstream_start() returned, -ENXIO when detached, -EINVAL without
+ * HopIDs; the rings run afterwards unless detached meanwhile.
  */
-static bool tbstream_close_session(struct tbstream *s)
+static int tbstream_close_session(struct tbstream *s)
 {
 	struct tbstream_peer *peer = s->peer;
 	unsigned int gen = s->gen;
+	int ret;
 
 	lockdep_assert_held(&s->lock);
 
-	if (s->rings == TBSTREAM_RINGS_IDLE &&
-	    (!peer || !tbstream_hopids_held(s) || tbstream_start(s)))
-		return false;
+	if (!peer)
+		return -ENXIO;
+	if (s->rings == TBSTREAM_RINGS_IDLE) {
+		ret = tbstream_hopids_held(s) ? tbstream_start(s) : -EINVAL;
+		if (ret)
+			return ret;
+	}
 
 	tbstream_peer_get(peer);
 	tbstream_set_rings(s, TBSTREAM_RINGS_CLOSING);
 	mutex_unlock(&s->lock);
-	tbstream_send_close(s, gen);
+	ret = tbstream_send_close(s, gen);
 	mutex_lock(&s->lock);
 	if (s->gen == gen)
 		tbstream_set_rings(s, TBSTREAM_RINGS_RUNNING);
 	else
 		tbstream_stop_owned(s, true);
 	tbstream_peer_put(peer);
-	return s->rings == TBSTREAM_RINGS_RUNNING;
+	return ret;
 }
 
 /**
@@ -1421,29 +1485,46 @@ struct tbstream_file *tbstream_open(struct tbstream *s, bool nonblock)
 }
 
 /**
- * tbstream_release() - Close an open file
- * @f: Open file
+ * tbstream_flush() - Close an open file, telling what could not be sent
+ * @f: Open file; it sees no I/O afterwards (-ENXIO)
  *
  * The last opener of an attachment drains the transmit ring, sends CLOSE
  * and stops the rings; when no file did any I/O, it starts them first, so
- * that the peer's readers see the end of an empty transfer too.
+ * that the peer's readers see the end of an empty transfer too. The drain
+ * waits as long as the peer takes frames, and up to the drain_timeout
+ * module parameter while it takes none. tbstream_release() does all this
+ * for a file that was not flushed. Only the first call does anything.
  *
  * Context: Process context.
+ * Return: %0; when bytes accepted by write() were not all taken by the
+ * peer, which loses them: -EPIPE when the peer closed first, -ENXIO when
+ * the cable went away (also after the drain, for a file of an earlier
+ * attachment), -ETIMEDOUT when the peer took nothing for
+ * drain_timeout seconds, -EINTR when killed meanwhile. The error of
+ * starting the rings, for a session without I/O.
  */
-void tbstream_release(struct tbstream_file *f)
+int tbstream_flush(struct tbstream_file *f)
 {
 	struct tbstream *s = f->stream;
 	bool last;
+	int ret = 0;
 
 	mutex_lock(&s->lock);
 	spin_lock(&s->state_lock);
-	last = f->gen == s->gen && !--s->openers;
+	/* The session of a file detached ended without CLOSE */
+	if (!f->closed && f->gen != s->gen && !s->dead)
+		ret = -ENXIO;
+	last = !f->closed && f->gen == s->gen && !--s->openers;
+	f->closed = true;
 	spin_unlock(&s->state_lock);
 	if (last && !s->dead) {
 		tbstream_wait_settled(s);
-		/* Opened again, detached or removed meanwhile: not ours */
-		if (f->gen == s->gen && !s->dead && tbstream_close_session(s) &&
-		    !tbstream_openers(s)) {
+		/* Detached or removed meanwhile: not ours */
+		if (f->gen == s->gen && !s->dead)
+			ret = tbstream_close_session(s);
+		/* Not opened again meanwhile: stop */
+		if (f->gen == s->gen && !s->dead && !tbstream_openers(s) &&
+		    s->rings == TBSTREAM_RINGS_RUNNING) {
 			tbstream_stop(s);
 			/* Follow what the peer changed while we ran */
 			if (f->gen == s->gen) {
@@ -1453,6 +1534,22 @@ void tbstream_release(struct tbstream_file *f)
 		}
 	}
 	mutex_unlock(&s->lock);
+	return ret;
+}
+
+/**
+ * tbstream_release() - Free an open file
+ * @f: Open file
+ *
+ * Closes it first as tbstream_flush() does, unless that was done.
+ *
+ * Context: Process context.
+ */
+void tbstream_release(struct tbstream_file *f)
+{
+	struct tbstream *s = f->stream;
+
+	tbstream_flush(f);
 
 	config_item_put(&s->item);
 	kfree(f);
@@ -1499,6 +1596,16 @@ static ssize_t tbstream_traced(struct tbstream_file *f,
 	return ret;
 }
 
+/* Only the close of the last descriptor of the file ends its session */
+static int tbstream_fop_flush(struct file *file, fl_owner_t id)
+{
+	struct tbstream_file *f = file->private_data;
+
+	if (file_count(file) > 1)
+		return 0;
+	return tbstream_traced(f, TBSTREAM_TRACE_CLOSE, tbstream_flush(f));
+}
+
 static ssize_t tbstream_fop_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct tbstream_file *f = iocb->ki_filp->private_data;
@@ -1525,6 +1632,7 @@ static __poll_t tbstream_fop_poll(struct file *file, poll_table *wait)
 static const struct file_operations tbstream_fops = {
 	.owner = THIS_MODULE,
 	.open = tbstream_fop_open,
+	.flush = tbstream_fop_flush,
 	.release = tbstream_fop_release,
 	.read_iter = tbstream_fop_read_iter,
 	.write_iter = tbstream_fop_write_iter,

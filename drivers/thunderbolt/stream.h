@@ -354,6 +354,7 @@ struct tbstream_copier {
  * @tx_head: Next transmit frame to fill (P: @tx_mutex)
  * @tx_tail: Next transmit frame to complete (P: @tx_mutex)
  * @tx_pending: Transmit frames queued and not yet completed (P: @tx_mutex)
+ * @tx_data: The last frame queued was data, not CLOSE (P: @tx_mutex)
  * @rx_head: Next receive frame to read (P: @rx_mutex)
  * @rx_ready: Receive frames completed and not yet read (P: @rx_mutex)
  * @rx_off: Bytes of frame @rx_head already read (P: @rx_mutex)
@@ -403,6 +404,7 @@ struct tbstream {
 	unsigned int tx_head;
 	unsigned int tx_tail;
 	unsigned int tx_pending;
+	bool tx_data;
 	unsigned int rx_head;
 	unsigned int rx_ready;
 	unsigned int rx_off;
@@ -436,6 +438,7 @@ int tbstream_set_busy_poll(struct tbstream *s, bool enable);
 
 struct tbstream_file;
 struct tbstream_file *tbstream_open(struct tbstream *s, bool nonblock);
+int tbstream_flush(struct tbstream_file *f);
 void tbstream_release(struct tbstream_file *f);
 /* How tbstream_read() and tbstream_write() may wait */
 #define TBSTREAM_IO_NONBLOCK	BIT(0)	/* not for data, space, the cable */
@@ -446,6 +449,10 @@ ssize_t tbstream_write(struct tbstream_file *f, struct iov_iter *from,
 		       unsigned int flags);
 __poll_t tbstream_poll(struct tbstream_file *f, struct file *file,
 		       poll_table *wait);
+#if IS_ENABLED(CONFIG_KUNIT)
+/* Not static only for the KUnit tests (VISIBLE_IF_KUNIT) */
+extern unsigned int tbstream_drain_timeout;
+#endif
 
 /* stream_tb.c: the Thunderbolt backend and its service driver */
 

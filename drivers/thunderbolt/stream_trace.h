@@ -26,6 +26,7 @@ enum tbstream_trace_op {
 	TBSTREAM_TRACE_OPEN,
 	TBSTREAM_TRACE_READ,
 	TBSTREAM_TRACE_WRITE,
+	TBSTREAM_TRACE_CLOSE,
 };
 #endif
 
@@ -39,6 +40,7 @@ TRACE_DEFINE_ENUM(TBSTREAM_OUT);
 TRACE_DEFINE_ENUM(TBSTREAM_TRACE_OPEN);
 TRACE_DEFINE_ENUM(TBSTREAM_TRACE_READ);
 TRACE_DEFINE_ENUM(TBSTREAM_TRACE_WRITE);
+TRACE_DEFINE_ENUM(TBSTREAM_TRACE_CLOSE);
 
 #define tbstream_show_rings(rings)				\
 	__print_symbolic(rings,					\
@@ -199,7 +201,8 @@ TRACE_EVENT(tbstream_error,
 		      __print_symbolic(__entry->op,
 				       { TBSTREAM_TRACE_OPEN, "open" },
 				       { TBSTREAM_TRACE_READ, "read" },
-				       { TBSTREAM_TRACE_WRITE, "write" }),
+				       { TBSTREAM_TRACE_WRITE, "write" },
+				       { TBSTREAM_TRACE_CLOSE, "close" }),
 		      __entry->err)
 );
 

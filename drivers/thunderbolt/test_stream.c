@@ -713,7 +713,7 @@ static void tbstream_test_flow_init(struct kunit *test,
  * @write: Write, else read
  * @all: Call again until @len bytes have moved or a call fails
  * @moved: Bytes moved
- * @ret: Result of the last call
+ * @ret: Result of the last call; of tbstream_flush() for a close
  * @done: Completed when the kthread is done
  * @task: The kthread; stopping it interrupts a call that still blocks
  */
@@ -735,6 +735,7 @@ static int tbstream_test_io_fn(void *data)
 	ssize_t ret;
 
 	if (!io->buf) {
+		io->ret = tbstream_flush(io->f);
 		tbstream_release(io->f);
 		complete(&io->done);
 		return 0;
@@ -2029,9 +2030,102 @@ static void tbstream_test_close_drains_tail(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, tbstream_test_io_wait(io));
 }
 
+static void tbstream_test_restore_drain_timeout(void *timeout)
+{
+	tbstream_drain_timeout = (uintptr_t)timeout;
+}
+
+/* Set the drain_timeout module parameter for this test */
+static void tbstream_test_drain_timeout(struct kunit *test,
+					unsigned int seconds)
+{
+	tbstream_test_defer(test, tbstream_test_restore_drain_timeout,
+			    (void *)(uintptr_t)tbstream_drain_timeout);
+	tbstream_drain_timeout = seconds;
+}
+
+/*
+ * Host A accepts two rings of bytes, one waiting in each host, and its
+ * last close starts in a kthread
+ */
+static struct tbstream_test_io *
+tbstream_test_close_full(struct kunit *test, u8 **src, u8 **dst)
+{
+	struct tbstream_test *t = tbstream_test_open_ends(test);
+	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
+
+	tbstream_test_buffers(test, len, 22, src, dst);
+	KUNIT_ASSERT_EQ(test, tbstream_test_fill_credits(test, t->fa, *src, len),
+			2 * TBSTREAM_TEST_RING_BYTES);
+	return tbstream_test_close_start(test, t->fa);
+}
+
+/*
+ * A reader that pauses longer than a second (the old bound of the drain,
+ * which then dropped the tail and reported success) still gets every byte
+ * and EOF, and the close succeeds.
+ */
+static void tbstream_test_close_reader_pauses(struct kunit *test)
+{
+	const size_t accepted = 2 * TBSTREAM_TEST_RING_BYTES;
+	struct tbstream_test *t = test->priv;
+	struct tbstream_test_io *io;
+	u8 *src, *dst;
+
+	io = tbstream_test_close_full(test, &src, &dst);
+	msleep(1500);
+	KUNIT_EXPECT_FALSE(test, completion_done(&io->done));
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_all(test, t->fb, dst,
+						     accepted), accepted);
+	tbstream_test_expect_bytes(test, dst, src, accepted);
+	KUNIT_EXPECT_EQ(test, tbstream_test_read_wait(test, t->fb, dst, 1), 0);
+	tbstream_test_expect_io_ret(test, io, 0);
+}
+
+/* A peer that takes nothing for drain_timeout seconds: -ETIMEDOUT */
+static void tbstream_test_close_timeout(struct kunit *test)
+{
+	struct tbstream_test_io *io;
+	u8 *src, *dst;
+
+	tbstream_test_drain_timeout(test, 1);
+	io = tbstream_test_close_full(test, &src, &dst);
+	msleep(500);
+	KUNIT_EXPECT_FALSE(test, completion_done(&io->done));
+	tbstream_test_expect_io_ret(test, io, -ETIMEDOUT);
+}
+
+/* The peer closes with bytes of ours not taken: -EPIPE */
+static void tbstream_test_close_peer_first(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_test_io *io;
+	u8 *src, *dst;
+
+	io = tbstream_test_close_full(test, &src, &dst);
+	tbstream_test_close(test, t->fb);
+	tbstream_test_expect_io_ret(test, io, -EPIPE);
+}
+
+/* The cable goes with bytes of ours not taken: -ENXIO */
+static void tbstream_test_close_unplug(struct kunit *test)
+{
+	struct tbstream_test *t = test->priv;
+	struct tbstream_test_io *io;
+	u8 *src, *dst;
+
+	io = tbstream_test_close_full(test, &src, &dst);
+	tbstream_sim_cable_unplug(t->cable);
+	tbstream_test_expect_io_ret(test, io, -ENXIO);
+}
+
 static struct kunit_case tbstream_close_cases[] = {
 	KUNIT_CASE(tbstream_test_close_wakes_writer),
 	KUNIT_CASE(tbstream_test_close_drains_tail),
+	KUNIT_CASE_SLOW(tbstream_test_close_reader_pauses),
+	KUNIT_CASE_SLOW(tbstream_test_close_timeout),
+	KUNIT_CASE(tbstream_test_close_peer_first),
+	KUNIT_CASE(tbstream_test_close_unplug),
 	KUNIT_CASE(tbstream_test_close_eof),
 	KUNIT_CASE(tbstream_test_close_wakes_reader),
 	KUNIT_CASE(tbstream_test_close_reopen),

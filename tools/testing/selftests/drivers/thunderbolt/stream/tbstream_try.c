@@ -6,6 +6,11 @@
  *
  *   tbstream_try write PATH TEXT       open O_WRONLY, write TEXT
  *   tbstream_try write-nb PATH TEXT    the same with O_NONBLOCK
+ *   tbstream_try write-close PATH TEXT open O_WRONLY, write TEXT, close a
+ *                                      dup of the descriptor, then the
+ *                                      descriptor: the result of that last
+ *                                      close ("err dup" when the first
+ *                                      one fails)
  *   tbstream_try read PATH             open O_RDONLY, read once
  *   tbstream_try read-nb PATH          the same with O_NONBLOCK
  *   tbstream_try open-nb PATH          open O_RDWR | O_NONBLOCK
@@ -46,6 +51,7 @@ static const struct {
 	{ ENOSPC, "ENOSPC" }, { ENXIO, "ENXIO" }, { EPERM, "EPERM" },
 	{ EPIPE, "EPIPE" }, { ERANGE, "ERANGE" }, { ENOTEMPTY, "ENOTEMPTY" },
 	{ ENODEV, "ENODEV" }, { EINTR, "EINTR" }, { ENOMEM, "ENOMEM" },
+	{ ETIMEDOUT, "ETIMEDOUT" },
 };
 
 static int fail_fd = -1;
@@ -180,6 +186,18 @@ int main(int argc, char **argv)
 			return ret - 1;
 		fault_arm();
 		return report(write(fd, text, strlen(text)));
+	}
+	if (!strcmp(op, "write-close")) {
+		ret = open_or_report(argv[2], O_WRONLY, &fd);
+		if (ret)
+			return ret - 1;
+		if (write(fd, text, strlen(text)) < 0)
+			return report(-1);
+		if (close(dup(fd))) {
+			printf("err dup\n");
+			return 1;
+		}
+		return report(close(fd));
 	}
 	if (!strcmp(op, "store-esc") || !strcmp(op, "store-rep")) {
 		if (op[6] == 'e') {

@@ -27,6 +27,21 @@ tbstream_try poll "$RX" | grep -q HUP || fail "no EPOLLHUP after peer CLOSE"
 exec 3<&-
 rm -f /tmp/got
 
+# close(2) of the last descriptor reports whether the peer took every
+# byte: it did here; closing a duplicate first ends nothing
+cat "$RX" > /tmp/got &
+reader=$!
+expect "ok 0" write-close "$TX" "all of it"
+wait $reader || fail "reader failed"
+assert_eq "$(cat /tmp/got)" "all of it" "text before a checked close"
+rm -f /tmp/got
+# Nobody reads: ETIMEDOUT once drain_timeout seconds pass without progress
+param=/sys/module/thunderbolt_stream/parameters/drain_timeout
+timeout=$(cat "$param")
+echo 1 > "$param" || fail "cannot set drain_timeout"
+expect "err ETIMEDOUT" write-close "$TX" "nobody reads this"
+echo "$timeout" > "$param"
+
 rmstream "$SVC_A" eof
 rmstream "$SVC_B" eof
 del_cable
