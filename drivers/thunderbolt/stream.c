@@ -844,6 +844,20 @@ static void tbstream_rx_reap(struct tbstream *s)
 	}
 }
 
+/*
+ * Re-enable the receive interrupt, then look at the ring again: the NHI
+ * need not signal a frame that completed while the interrupt was masked,
+ * and one may have just before. Returns whether frames are ready.
+ */
+static bool tbstream_rx_arm(struct tbstream *s)
+{
+	lockdep_assert_held(&s->rx_mutex);
+
+	tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
+	tbstream_rx_reap(s);
+	return s->rx_ready;
+}
+
 /* The frame at the head has been read: give the buffer back to the ring */
 static int tbstream_rx_consume(struct tbstream *s)
 {
@@ -920,11 +934,8 @@ static ssize_t tbstream_rx_copy(struct tbstream *s, struct iov_iter *to,
 	if (tbstream_stopped(s))
 		goto out_unlock;
 	tbstream_rx_reap(s);
-	if (!s->rx_ready) {
-		if (!s->busy_poll)
-			tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
+	if (!s->rx_ready && (s->busy_poll || !tbstream_rx_arm(s)))
 		goto out_unlock;
-	}
 	frames = s->rx.frames;
 	head = s->rx_head;
 	ready = s->rx_ready;
@@ -1083,7 +1094,7 @@ static void tbstream_watch_rx(struct tbstream *s, bool arm)
 		 * RX_ARMED already, which tbstream_tx_wake() sees.
 		 */
 		if (arm) {
-			tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
+			tbstream_rx_arm(s);
 			set_bit(TBSTREAM_RX_WATCHED, &s->irq_armed);
 		}
 	}
@@ -1240,10 +1251,8 @@ static __poll_t tbstream_poll_rx(struct tbstream *s)
 		mask = EPOLLERR;
 	} else {
 		tbstream_rx_reap(s);
-		if (s->rx_ready)
+		if (s->rx_ready || tbstream_rx_arm(s))
 			mask = EPOLLIN | EPOLLRDNORM;
-		else
-			tbstream_arm(s, &s->rx, TBSTREAM_RX_ARMED);
 	}
 	mutex_unlock(&s->rx_mutex);
 	return mask;

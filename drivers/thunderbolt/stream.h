@@ -150,8 +150,11 @@ struct tbstream_ring {
  *	     and both paths are enabled.
  * @poll: Take the next completed frame, or %NULL. Receive frames carry
  *	  size, SOF/EOF PDF and error flags.
- * @poll_complete: Re-enable the completion interrupt. If frames completed
- *		   meanwhile, @start_poll runs again.
+ * @poll_complete: Re-enable the completion interrupt. On a transmit ring,
+ *		   @start_poll runs again if frames completed meanwhile; a
+ *		   receive ring need not raise it for frames that completed
+ *		   while masked (the NHI does not promise to), and the core
+ *		   polls again after re-enabling.
  * @enable_paths: Set up the DMA paths: @tx transmits to the peer on
  *		  @out_hopid, traffic for @in_hopid lands in @rx. Receive
  *		  buffers should be posted before this is called.
@@ -508,6 +511,8 @@ const char *tbstream_sim_service_name(struct tbstream_sim_cable *cable,
 void tbstream_sim_inject_rx_flags(struct tbstream_sim_cable *cable,
 				  enum tbstream_sim_end end, u32 flags);
 void tbstream_sim_set_stall(struct tbstream_sim_cable *cable, bool stall);
+void tbstream_sim_set_unmask_race(struct tbstream_sim_cable *cable,
+				  bool race);
 unsigned int tbstream_sim_hopids_in_use(struct tbstream_sim_cable *cable,
 					enum tbstream_sim_end end);
 void tbstream_sim_cable_flush(struct tbstream_sim_cable *cable);

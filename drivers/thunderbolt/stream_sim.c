@@ -181,12 +181,14 @@ struct tbstream_sim_host {
  *	  @hopid_max. Taken inside the core's mutexes, which are held around
  *	  most operations.
  * @wire_lock: Guards the rings (&struct tbstream_sim_ring), @host[].rings,
- *	       @host[].inject_flags, @plugged and @stall. Taken with
+ *	       @host[].inject_flags, @plugged, @stall and @unmask_race. Taken with
  *	       interrupts off and inside the core's spinlocks (poll, enqueue
  *	       and poll_complete may run under them); never held while
  *	       calling into the core.
  * @plugged: Frames can move and the peers are registered
  * @stall: Nothing moves on the wire
+ * @unmask_race: Frames move only when a receive ring's interrupt is
+ *		 re-enabled, just before, and raise no interrupt
  * @delay_us: Delay of each pass of @work after a kick
  * @hopid_max: Largest HopID either host can allocate
  *
@@ -213,6 +215,7 @@ struct tbstream_sim_cable {
 	spinlock_t wire_lock; /* rings, paths and wire state */
 	bool plugged;
 	bool stall;
+	bool unmask_race;
 	u32 delay_us;
 	unsigned int hopid_max;
 	struct workqueue_struct *wq;
@@ -335,7 +338,8 @@ static void tbstream_sim_work(struct work_struct *work)
 	int end;
 
 	spin_lock_irqsave(&cable->wire_lock, flags);
-	tbstream_sim_move(cable);
+	if (!cable->unmask_race)
+		tbstream_sim_move(cable);
 	for (end = TBSTREAM_SIM_A; end <= TBSTREAM_SIM_B; end++) {
 		list_for_each_entry(sr, &cable->host[end].rings, node) {
 			if (!sr->running || !sr->armed || list_empty(&sr->done))
@@ -680,9 +684,15 @@ static void tbstream_sim_poll_complete(struct tbstream_ring *ring)
 	unsigned long flags;
 
 	spin_lock_irqsave(&cable->wire_lock, flags);
+	/*
+	 * Frames that complete right before the unmask: hardware need not
+	 * signal them, and with @unmask_race nothing does
+	 */
+	if (cable->unmask_race && ring->direction == TBSTREAM_IN)
+		tbstream_sim_move(cable);
 	sr->armed = true;
 	/* Completions that came while masked raise the interrupt again */
-	if (sr->running && !list_empty(&sr->done))
+	if (sr->running && !list_empty(&sr->done) && !cable->unmask_race)
 		tbstream_sim_kick(cable);
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
 }
@@ -926,6 +936,28 @@ void tbstream_sim_set_stall(struct tbstream_sim_cable *cable, bool stall)
 	spin_lock_irqsave(&cable->wire_lock, flags);
 	WRITE_ONCE(cable->stall, stall);
 	if (!stall)
+		tbstream_sim_kick(cable);
+	spin_unlock_irqrestore(&cable->wire_lock, flags);
+}
+
+/**
+ * tbstream_sim_set_unmask_race() - Move frames only at a receive unmask
+ * @cable: Cable
+ * @race: %true: frames move only when a receive ring's poll_complete()
+ *	  re-enables its interrupt, right before it does, and no interrupt
+ *	  tells of them, as when they complete on an NHI just before the
+ *	  unmask; %false: back to normal
+ *
+ * Context: Any context.
+ */
+void tbstream_sim_set_unmask_race(struct tbstream_sim_cable *cable,
+				  bool race)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&cable->wire_lock, flags);
+	cable->unmask_race = race;
+	if (!race)
 		tbstream_sim_kick(cable);
 	spin_unlock_irqrestore(&cable->wire_lock, flags);
 }

@@ -3120,6 +3120,46 @@ static void tbstream_test_review_unplug_starting(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, memcmp(got, "abcd", 4), 0);
 }
 
+static void tbstream_test_no_unmask_race(void *cable)
+{
+	tbstream_sim_set_unmask_race(cable, false);
+}
+
+/*
+ * A frame that completes just before the receive interrupt is re-enabled
+ * may raise no interrupt: the NHI does not promise to signal again what
+ * completed while masked (tb_ring_poll_complete() only sets the enable
+ * bit). A reader or poller that re-enables it must look at the ring again
+ * (they did not, and slept with the frame there).
+ */
+static void tbstream_test_review_rx_rearm(struct kunit *test)
+{
+	struct tbstream_test *t = tbstream_test_open_ends(test);
+	struct tbstream_test_io *io;
+	u8 buf[4];
+
+	tbstream_test_defer(test, tbstream_test_no_unmask_race, t->cable);
+
+	/* poll(): an interrupt first, so that it re-enables the next */
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, "1234", 4, true), 4);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read_all(test, t->fb, buf, 4), 4);
+	tbstream_sim_set_unmask_race(t->cable, true);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, "abcd", 4, true), 4);
+	KUNIT_EXPECT_TRUE(test, tbstream_poll(t->fb, NULL, NULL) & EPOLLIN);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read_all(test, t->fb, buf, 4), 4);
+	tbstream_test_expect_bytes(test, buf, (const u8 *)"abcd", 4);
+
+	/* read() */
+	tbstream_sim_set_unmask_race(t->cable, false);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, "5678", 4, true), 4);
+	KUNIT_ASSERT_EQ(test, tbstream_test_read_all(test, t->fb, buf, 4), 4);
+	tbstream_sim_set_unmask_race(t->cable, true);
+	KUNIT_ASSERT_EQ(test, tbstream_test_write(t->fa, "wxyz", 4, true), 4);
+	io = tbstream_test_io_start(test, t->fb, false, buf, sizeof(buf), false);
+	tbstream_test_expect_io_ret(test, io, 4);
+	tbstream_test_expect_bytes(test, buf, (const u8 *)"wxyz", 4);
+}
+
 static const bool tbstream_test_fault_cases[] = { false, true };
 
 static void tbstream_test_fault_desc(const bool *read, char *desc)
@@ -3206,6 +3246,7 @@ static struct kunit_case tbstream_review_cases[] = {
 	KUNIT_CASE(tbstream_test_review_unplug_starting),
 	KUNIT_CASE_PARAM(tbstream_test_review_fault_unplug,
 			 tbstream_test_fault_gen_params),
+	KUNIT_CASE(tbstream_test_review_rx_rearm),
 	KUNIT_CASE(tbstream_test_review_efault_write),
 	KUNIT_CASE(tbstream_test_review_nonblock_contended),
 	KUNIT_CASE(tbstream_test_review_nowait),
