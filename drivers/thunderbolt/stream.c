@@ -121,6 +121,11 @@ VISIBLE_IF_KUNIT unsigned int tbstream_drain_timeout = 60;
  * its CLOSE: to a peer whose rings do not run, it never leaves
  */
 #define TBSTREAM_CLOSE_TIMEOUT	1000
+/*
+ * rmdir drains under ConfigFS's subsystem mutex, which every mkdir and
+ * rmdir of the system waits for: at most this long without progress, ms
+ */
+#define TBSTREAM_RMDIR_TIMEOUT	1000
 module_param_named(drain_timeout, tbstream_drain_timeout, uint, 0644);
 MODULE_PARM_DESC(drain_timeout,
 		 "Seconds the last close waits for a peer that takes no bytes (0: no limit, default: 60)");
@@ -1344,17 +1349,17 @@ static bool tbstream_drain_wake(struct tbstream *s, unsigned int gen)
 /*
  * Wait until every accepted byte has left, then send CLOSE and wait for
  * it too. Called without @s->lock, by the owner of closing rings. Waits
- * as long as the peer takes frames; gives up after %tbstream_drain_timeout
- * seconds without any (%TBSTREAM_CLOSE_TIMEOUT ms for a session that sent
- * no data), when the peer has closed (its readers will not read the
- * rest), when detached from generation @gen, or when killed.
+ * as long as the peer takes frames; gives up after @timeout jiffies
+ * without any (0: no limit; at most %TBSTREAM_CLOSE_TIMEOUT ms for a
+ * session that sent no data), when the peer has closed (its readers will
+ * not read the rest), when detached from generation @gen, or when killed.
  *
  * Return: 0 once all has left; -ETIMEDOUT, -EPIPE, -ENXIO or -EINTR with
  * frames left over, which the rings' stop then drops.
  */
-static int tbstream_send_close(struct tbstream *s, unsigned int gen)
+static int tbstream_send_close(struct tbstream *s, unsigned int gen,
+			       unsigned long timeout)
 {
-	unsigned long timeout = READ_ONCE(tbstream_drain_timeout) * HZ;
 	unsigned long deadline;
 	bool close_sent = false;
 	unsigned int tail;
@@ -1362,7 +1367,8 @@ static int tbstream_send_close(struct tbstream *s, unsigned int gen)
 	int ret;
 
 	mutex_lock(&s->tx_mutex);
-	if (!s->tx_data)
+	if (!s->tx_data && (!timeout ||
+			    timeout > msecs_to_jiffies(TBSTREAM_CLOSE_TIMEOUT)))
 		timeout = msecs_to_jiffies(TBSTREAM_CLOSE_TIMEOUT);
 	deadline = jiffies + timeout;
 	for (;;) {
@@ -1420,11 +1426,12 @@ static int tbstream_send_close(struct tbstream *s, unsigned int gen)
  * End the session of the files open now: send CLOSE to the peer's
  * readers, starting the rings first when no file did any I/O (an empty
  * transfer ends too). Called with no other task owning the rings; drops
- * @s->lock while it drains. Returns what tbstream_send_close() or
+ * @s->lock while it drains, for up to @timeout jiffies without progress
+ * (see tbstream_send_close()). Returns what tbstream_send_close() or
  * tbstream_start() returned, -ENXIO when detached, -EINVAL without
  * HopIDs; the rings run afterwards unless detached meanwhile.
  */
-static int tbstream_close_session(struct tbstream *s)
+static int tbstream_close_session(struct tbstream *s, unsigned long timeout)
 {
 	struct tbstream_peer *peer = s->peer;
 	unsigned int gen = s->gen;
@@ -1443,7 +1450,7 @@ static int tbstream_close_session(struct tbstream *s)
 	tbstream_peer_get(peer);
 	tbstream_set_rings(s, TBSTREAM_RINGS_CLOSING);
 	mutex_unlock(&s->lock);
-	ret = tbstream_send_close(s, gen);
+	ret = tbstream_send_close(s, gen, timeout);
 	mutex_lock(&s->lock);
 	if (s->gen == gen)
 		tbstream_set_rings(s, TBSTREAM_RINGS_RUNNING);
@@ -1514,6 +1521,7 @@ struct tbstream_file *tbstream_open(struct tbstream *s, bool nonblock)
  */
 int tbstream_flush(struct tbstream_file *f)
 {
+	unsigned long timeout = READ_ONCE(tbstream_drain_timeout) * HZ;
 	struct tbstream *s = f->stream;
 	bool last;
 	int ret = 0;
@@ -1530,7 +1538,7 @@ int tbstream_flush(struct tbstream_file *f)
 		tbstream_wait_settled(s);
 		/* Detached or removed meanwhile: not ours */
 		if (f->gen == s->gen && !s->dead)
-			ret = tbstream_close_session(s);
+			ret = tbstream_close_session(s, timeout);
 		/* Not opened again meanwhile: stop */
 		if (f->gen == s->gen && !s->dead && !tbstream_openers(s) &&
 		    s->rings == TBSTREAM_RINGS_RUNNING) {
@@ -2047,7 +2055,8 @@ void tbstream_delete(struct tbstream *s)
 	mutex_lock(&s->lock);
 	tbstream_wait_settled(s);
 	if (s->rings == TBSTREAM_RINGS_RUNNING || tbstream_openers(s))
-		tbstream_close_session(s);
+		tbstream_close_session(s,
+				       msecs_to_jiffies(TBSTREAM_RMDIR_TIMEOUT));
 	/*
 	 * Before the detach, so that no file sees it as an unplug; a
 	 * detached stream's files wait for the attachment and wake here.

@@ -2119,6 +2119,27 @@ static void tbstream_test_close_unplug(struct kunit *test)
 	tbstream_test_expect_io_ret(test, io, -ENXIO);
 }
 
+/*
+ * rmdir of a stream whose peer takes nothing waits for it about a second,
+ * not drain_timeout: it holds ConfigFS's subsystem mutex, which every
+ * mkdir and rmdir of the system then waits for
+ */
+static void tbstream_test_close_rmdir_bounded(struct kunit *test)
+{
+	struct tbstream_test *t = tbstream_test_open_ends(test);
+	const size_t len = 3 * TBSTREAM_TEST_RING_BYTES;
+	unsigned long start;
+	u8 *src, *dst;
+
+	tbstream_test_drain_timeout(test, 60);
+	tbstream_test_buffers(test, len, 23, &src, &dst);
+	KUNIT_ASSERT_EQ(test, tbstream_test_fill_credits(test, t->fa, src, len),
+			2 * TBSTREAM_TEST_RING_BYTES);
+	start = jiffies;
+	kunit_release_action(test, tbstream_test_rmdir, t->a);
+	KUNIT_EXPECT_LT(test, jiffies_to_msecs(jiffies - start), 3000);
+}
+
 static struct kunit_case tbstream_close_cases[] = {
 	KUNIT_CASE(tbstream_test_close_wakes_writer),
 	KUNIT_CASE(tbstream_test_close_drains_tail),
@@ -2126,6 +2147,7 @@ static struct kunit_case tbstream_close_cases[] = {
 	KUNIT_CASE_SLOW(tbstream_test_close_timeout),
 	KUNIT_CASE(tbstream_test_close_peer_first),
 	KUNIT_CASE(tbstream_test_close_unplug),
+	KUNIT_CASE_SLOW(tbstream_test_close_rmdir_bounded),
 	KUNIT_CASE(tbstream_test_close_eof),
 	KUNIT_CASE(tbstream_test_close_wakes_reader),
 	KUNIT_CASE(tbstream_test_close_reopen),
