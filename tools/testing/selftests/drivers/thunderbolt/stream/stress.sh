@@ -16,8 +16,9 @@
 # reader keeps what it gets) and, at a random point, does one fault to
 # the first stream: unplug and replug the cable, rmdir the reader's or
 # the writer's stream, kill the writer, kill the reader, kill -9 a
-# process blocked in read, write or poll (then transfer again), or open
-# the devices from several processes at once. Every RELOAD iterations
+# process blocked in read, write or poll (then transfer again), open
+# the devices from several processes at once, or stop the reader for 5 s
+# (SIGSTOP, as a disk in writeback would: the writer's close must wait). Every RELOAD iterations
 # the module is unloaded and loaded again.
 #
 # What the reader got must always be a prefix of what was sent. A
@@ -41,8 +42,8 @@ RELOAD=${STRESS_RELOAD:-10}
 HANG_S=${STRESS_HANG_S:-60}
 W=/tmp/stress
 
-FAULTS="none unplug rmdir-rx rmdir-tx kill-writer kill-reader blocked-read blocked-write blocked-poll openers"
-NFAULTS=10
+FAULTS="none unplug rmdir-rx rmdir-tx kill-writer kill-reader blocked-read blocked-write blocked-poll openers reader-pause"
+NFAULTS=11
 
 # rnd N: R = a pseudo-random number in [0, N), from the seed only
 ST=$SEED
@@ -201,7 +202,7 @@ finish() {
 		return
 	fi
 	case "$fault" in
-	none|openers|blocked-*)
+	none|openers|blocked-*|reader-pause)
 		ok=0 ;;
 	unplug)
 		case "$rs" in
@@ -387,6 +388,10 @@ while [ $ITER -lt "$COUNT" ]; do
 		if [ $R = 0 ]; then kill -9 $RPID1; else kill $RPID1; fi 2>/dev/null ;;
 	openers)
 		openers ;;
+	reader-pause)
+		kill -STOP "$RPID1" 2>/dev/null
+		sleep 5
+		kill -CONT "$RPID1" 2>/dev/null ;;
 	esac
 	finish 1 $fault
 	if [ $nstreams = 2 ]; then
