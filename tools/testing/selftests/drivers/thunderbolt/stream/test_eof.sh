@@ -29,9 +29,8 @@ rm -f /tmp/got
 
 # close(2) of the last descriptor reports whether the peer took every
 # byte: it did here; closing a duplicate first ends nothing. A stream of
-# its own: busybox timeout's watcher above may still hold the first one,
-# whose session then ends late, and a file opened while a session ends
-# may belong to it (see the admin guide)
+# its own: busybox timeout's watcher above may still hold the first one
+# for a second, and a file opened meanwhile shares its ended session
 mkpair eofc
 cat "$RX" > /tmp/got &
 reader=$!
