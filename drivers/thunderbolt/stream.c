@@ -98,7 +98,7 @@
  * Thunderbolt core takes &tb.lock there, and it holds &tb.lock while it
  * unplugs a peer, which calls tbstream_peer_unregister() and so takes
  * tbstream_lock and &tbstream.lock. The order is thus &tb.lock (and the
- * simulated cable's plug_lock, which stands for it), then tbstream_lock,
+ * simulated cable's cm_lock, which stands for it), then tbstream_lock,
  * then the stream's locks. A detach may disable paths itself only because
  * the Thunderbolt core then knows the XDomain unplugged and takes no lock.
  *
