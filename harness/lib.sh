@@ -62,3 +62,35 @@ pack_initramfs() {
 find_splats() {
 	grep -E "$SPLAT_RE" "$1"
 }
+
+# copy_binary DIR FILE...: FILE (a dynamically linked program) and the
+# shared libraries it needs, at the same paths below DIR
+copy_binary() {
+	local dir=$1 f lib
+
+	shift
+	for f in "$@"; do
+		mkdir -p "$dir/$(dirname "$f")"
+		cp -L "$f" "$dir/$f"
+		for lib in $(ldd "$f" | grep -o '/[^ ]*'); do
+			[ -e "$dir/$lib" ] && continue
+			mkdir -p "$dir/$(dirname "$lib")"
+			cp -L "$lib" "$dir/$lib"
+		done
+	done
+}
+
+# udev_rootfs DIR RULES...: Debian's systemd-udevd and udevadm in DIR,
+# with the udev rules files RULES as the only rules (in lib/udev/rules.d)
+udev_rootfs() {
+	local dir=$1 udevadm
+
+	shift
+	udevadm=$(command -v udevadm) || die "udevadm not installed (udev)"
+	udevadm=$(readlink -f "$udevadm")
+	copy_binary "$dir" "$udevadm"
+	mkdir -p "$dir/lib/systemd" "$dir/lib/udev/rules.d" "$dir/etc/udev"
+	ln -sfn "$udevadm" "$dir/lib/systemd/systemd-udevd"
+	[ "$udevadm" = /bin/udevadm ] || ln -sfn "$udevadm" "$dir/bin/udevadm"
+	cp "$@" "$dir/lib/udev/rules.d/"
+}

@@ -17,7 +17,7 @@ set -euo pipefail
 
 PKGS="build-essential flex bison bc libelf-dev libssl-dev cpio rsync kmod
 python3 qemu-system-x86 busybox-static sparse xz-utils dwarves shellcheck
-dkms"
+dkms udev initramfs-tools-core dracut-core"
 
 install_packages() {
 	local missing=""

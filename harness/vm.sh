@@ -20,7 +20,8 @@
 #                  exists), bzImage plus thunderbolt.ko, thunderbolt_stream.ko
 #   vm-modules/    modules_install staging
 #   vm-initramfs.cpio.gz   busybox, modules, harness/vm/init and
-#                  harness/vm/timeout, the kselftest install in /kselftest
+#                  harness/vm/timeout, Debian's systemd-udevd with the
+#                  rule of packaging/udev, the kselftest install in /kselftest
 #                  (make -C .build/linux/tools/testing/selftests
 #                  TARGETS=drivers/thunderbolt/stream install, which builds
 #                  the static C helpers in the tree's copy of the target)
@@ -203,6 +204,8 @@ build_initramfs() {
 	busybox_rootfs "$ROOTFS" "$SRC/harness/vm/init" "$MODSTAGE"
 	# The kselftest runner's timeout (harness/vm/timeout), not busybox's
 	install -m 755 "$SRC/harness/vm/timeout" "$ROOTFS/usr/bin/timeout"
+	# systemd-udevd with our rule only, for test_udev.sh
+	udev_rootfs "$ROOTFS" "$SRC/packaging/udev/60-thunderbolt-stream.rules"
 	install_selftests "$ROOTFS/kselftest"
 	if [ -n "${VM_BENCH_A:-}" ]; then
 		mkdir -p "$ROOTFS/lib/bench"

@@ -9,6 +9,7 @@
 
 #include <kunit/visibility.h>
 #include <linux/debugfs.h>
+#include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
 #include <linux/list.h>
@@ -104,6 +105,10 @@
  *
  * The backend's ring locks nest inside all of these. start_poll callbacks
  * run in interrupt context and only touch atomic bits and wait queues.
+ *
+ * The sysfs attributes of the misc device (service, name) take no lock:
+ * they show names fixed at mkdir, and misc_deregister() waits for their
+ * readers before the stream can go.
  */
 
 #define TBSTREAM_TX_ARMED	0
@@ -1953,6 +1958,44 @@ void tbstream_service_del(struct tbstream_service *svc)
 	mutex_unlock(&tbstream_lock);
 }
 
+/*
+ * Attributes of the stream's misc device, which the udev rule turns into
+ * TBSTREAM_SERVICE and TBSTREAM_NAME and the /dev/tbstream/by-name link.
+ * misc_register() creates them before it sends the "add" uevent, and
+ * misc_deregister() removes them and waits for their readers before the
+ * stream can be freed; the service group cannot go before its streams.
+ * Both names are set at mkdir and never change: no lock is needed.
+ */
+static struct tbstream *tbstream_from_dev(struct device *dev)
+{
+	struct miscdevice *misc = dev_get_drvdata(dev);
+
+	return container_of(misc, struct tbstream, misc);
+}
+
+static ssize_t service_show(struct device *dev,
+			    struct device_attribute *attr, char *buf)
+{
+	struct tbstream_service *svc = tbstream_from_dev(dev)->service;
+
+	return sysfs_emit(buf, "%s\n", config_item_name(&svc->group.cg_item));
+}
+static DEVICE_ATTR_RO(service);
+
+static ssize_t name_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%s\n", tbstream_from_dev(dev)->name);
+}
+static DEVICE_ATTR_RO(name);
+
+static struct attribute *tbstream_dev_attrs[] = {
+	&dev_attr_service.attr,
+	&dev_attr_name.attr,
+	NULL
+};
+ATTRIBUTE_GROUPS(tbstream_dev);
+
 static void tbstream_init_stream(struct tbstream *s,
 				 struct tbstream_service *svc,
 				 const char *name)
@@ -1977,6 +2020,7 @@ static void tbstream_init_stream(struct tbstream *s,
 	s->misc.name = s->devname;
 	s->misc.fops = &tbstream_fops;
 	s->misc.mode = 0600;
+	s->misc.groups = tbstream_dev_groups;
 }
 
 /**
