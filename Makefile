@@ -14,9 +14,16 @@
 #                make stress COUNT=500 SEED=1234 replays a run
 #
 # The individual steps can be run alone: prepare, static, oot, kunit, vm,
-# tbvm.
+# tbvm, initramfs.
+#
+# Installing on a machine, as root (README.md, "Installing on Debian"):
+#   make install        build the module for the running kernel (or
+#                       KDIR=...), install it, then install-data
+#   make install-data   the udev rule, the initramfs-tools hook and
+#                       script, the dracut module (DESTDIR=... stages)
 
-.PHONY: check demo bench bench-ab stress prepare static oot kunit vm tbvm clean
+.PHONY: check demo bench bench-ab stress prepare static oot kunit vm tbvm \
+	initramfs install install-module install-data clean
 
 check: prepare
 	bash harness/check.sh
@@ -66,6 +73,23 @@ vm: prepare
 
 tbvm: prepare
 	bash harness/tbvm.sh
+
+initramfs: prepare
+	bash harness/initramfs.sh
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+MDIR = $(CURDIR)/drivers/thunderbolt
+
+install: install-module install-data
+
+install-module:
+	$(MAKE) -C $(KDIR) M=$(MDIR) modules
+	$(MAKE) -C $(KDIR) M=$(MDIR) $(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) \
+		modules_install
+	$(if $(DESTDIR),,depmod -a $$(cat $(KDIR)/include/config/kernel.release))
+
+install-data:
+	DESTDIR=$(DESTDIR) sh packaging/install-data.sh
 
 clean:
 	rm -rf .build

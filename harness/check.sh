@@ -8,7 +8,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-STEPS="static oot kunit vm tbvm"
+STEPS="static oot kunit vm initramfs tbvm"
 passed=0
 failed=0
 

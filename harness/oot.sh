@@ -397,6 +397,8 @@ check_dkms() {
 	mkdir -p "$tree" "$src/drivers"
 	cp "$SRC/dkms.conf" "$src/"
 	cp -r "$DRV" "$src/drivers/"
+	# POST_INSTALL's script and what it installs
+	cp -r "$SRC/packaging" "$src/"
 	log "$abi dkms: dkms build $name/$ver"
 	{
 		dkms add -m "$name" -v "$ver" --sourcetree "$top/src" \

@@ -259,6 +259,13 @@ check_shell() {
 		shellcheck -s sh -x -S warning -e SC3043 ./*.sh 2>&1) || rc=1
 	out=$out$(shellcheck -s sh -S warning -e SC3043 "$SRC/harness/vm/init" \
 		"$SRC/harness/vm/timeout" 2>&1) || rc=1
+	# What make install-data installs: POSIX sh, but dracut's bash
+	out=$out$(shellcheck -s sh -S warning "$SRC/packaging/install-data.sh" \
+		"$SRC"/packaging/initramfs-tools/hooks/* \
+		"$SRC"/packaging/initramfs-tools/scripts/*/* \
+		"$SRC"/packaging/dracut/*/tbstream-*.sh 2>&1) || rc=1
+	out=$out$(shellcheck -s bash -S warning \
+		"$SRC"/packaging/dracut/*/module-setup.sh 2>&1) || rc=1
 	if [ "$rc" != 0 ]; then
 		printf '%s\n' "$out" >&2
 		fail "shellcheck"
