@@ -181,27 +181,32 @@ judge() {
 
 # run_tool NAME: build the image with tool NAME, boot it, judge it
 run_tool() {
-	local name=$1 image="$WORK/$1.img" t0=$SECONDS prompt append
+	local name=$1 image="$WORK/$1.img" t0=$SECONDS maker prompt append
 
 	case "$name" in
 	initramfs-tools)
-		build_initramfs_tools "$image" >"$WORK/$name-build.log" 2>&1
+		maker=build_initramfs_tools
 		prompt="(initramfs) "
 		append="break=premount"
 		;;
 	dracut)
-		build_dracut "$image" >"$WORK/$name-build.log" 2>&1
+		maker=build_dracut
 		prompt="pre-mount:/# "
 		append="root=/dev/null rd.break=pre-mount"
 		;;
 	*)
 		die "unknown tool $name"
 		;;
-	esac || { cat "$WORK/$name-build.log" >&2; log "$name: build failed"; return 1; }
-	log "$name: $(basename "$image") built ($((SECONDS - t0))s), booting"
+	esac
+	if ! "$maker" "$image" >"$WORK/$name-build.log" 2>&1; then
+		cat "$WORK/$name-build.log" >&2
+		log "$name: building the image failed"
+		return 1
+	fi
+	log "$name: $(basename "$image") built in $((SECONDS - t0))s, booting"
 	boot_and_type "$name" "$image" "$prompt" "$append" || return 1
 	judge "$name" || return 1
-	log "$name: OK ($((SECONDS - t0))s)"
+	log "$name: OK in $((SECONDS - t0))s"
 }
 
 main() {
