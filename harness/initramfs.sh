@@ -15,10 +15,11 @@
 #   bash harness/initramfs.sh initramfs-tools one of them (or dracut)
 #
 # The module and the packaging files are staged in .build/initramfs/stage
-# (modules_install of the VM kernel, `make install-data DESTDIR=`); each
-# tool runs in a private mount namespace in which the stage lies over
-# /usr/lib and /usr/share (overlayfs), as if they had been installed
-# there, so that nothing on this machine changes. Fails when a tool or
+# (modules_install of the VM kernel, its .config as /boot/config-<release>,
+# `make install-data DESTDIR=`); each tool runs in a private mount
+# namespace in which the stage lies over /usr/lib, /usr/share and /boot
+# (overlayfs), as if it had been installed there, so that nothing on
+# this machine changes. Fails when a tool or
 # the boot fails, the shell does not come, the checksums differ, a link
 # points elsewhere, a command fails, or the console shows a kernel splat
 # or a kmemleak report. Prints "N passed, N failed" (harness/check.sh).
@@ -41,6 +42,9 @@ stage_install() {
 	rm -rf "$STAGE"
 	mkdir -p "$STAGE/lib"
 	cp -a "$MODSTAGE/lib/modules" "$STAGE/lib/"
+	# As the kernel's own installation would: mkinitramfs reads it
+	mkdir -p "$STAGE/boot"
+	cp "$VMK/.config" "$STAGE/boot/config-$KREL"
 	make -s -C "$SRC" install-data DESTDIR="$STAGE" >/dev/null
 }
 
@@ -61,6 +65,7 @@ overlaid() {
 			over "$stage/usr/lib:/usr/lib"
 		fi
 		over "$stage/usr/share:/usr/share"
+		over "$stage/boot:/boot"
 		exec "$@"' overlaid "$STAGE" "$@"
 }
 
@@ -96,7 +101,7 @@ n=0; while [ "\$(cat /sys/kernel/config/thunderbolt/stream/1000-1.0/backup/in_ho
 udevadm settle; echo "TB""LINK \$(readlink -f /dev/tbstream/by-name/1001-1.0/backup) \$(readlink -f /dev/tbstream/by-name/1000-1.0/backup)"
 dd if=/dev/tbstream/by-name/1001-1.0/backup of=copy.img bs=256k & rx=\$!
 dd if=disk.img of=/dev/tbstream/by-name/1000-1.0/backup bs=256k; tx=\$?; wait \$rx; echo "TB""STEP dd \$tx \$?"
-echo "TB""SUM \$(sha256sum < disk.img | cut -d' ' -f1) \$(sha256sum < copy.img | cut -d' ' -f1)"
+echo "TB""SUM \$(sha256sum < disk.img) \$(sha256sum < copy.img)"
 rmdir -p /sys/kernel/config/thunderbolt/stream/1000-1.0/backup /sys/kernel/config/thunderbolt/stream/1001-1.0/backup 2>/dev/null; echo 0 > /sys/kernel/debug/thunderbolt_stream_sim/del_cable; echo "TB""STEP cleanup \$?"
 echo scan > /sys/kernel/debug/kmemleak; cat /sys/kernel/debug/kmemleak; echo "TB""DONE"
 EOF
@@ -163,7 +168,8 @@ judge() {
 	[ "$line" = "TBLINK /dev/tbstream0 /dev/tbstream1" ] ||
 		{ log "$1: by-name links: '${line:-no result}'"; ok=1; }
 	line=$(grep -a '^TBSUM ' "$console" || true)
-	read -r _ src dst <<<"$line"
+	# "TBSUM <sha256> - <sha256> -"
+	read -r _ src _ dst _ <<<"$line"
 	if [ -z "${src:-}" ] || [ "$src" != "${dst:-}" ] ||
 	   [ "${#src}" != 64 ]; then
 		log "$1: sha256 differ: '${line:-no result}'"
