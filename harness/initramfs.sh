@@ -90,7 +90,7 @@ guest_commands() {
 modprobe thunderbolt_stream; echo "TB""STEP modprobe \$?"
 mount -t debugfs debugfs /sys/kernel/debug
 echo 1 > /sys/kernel/debug/thunderbolt_stream_sim/new_cable
-cd /sys/kernel/config/thunderbolt/stream
+cd /sys/kernel/config/thunderbolt/stream; echo "TB""STEP cd \$?"
 mkdir -p 1001-1.0/backup
 echo -1 > 1001-1.0/backup/in_hopid
 echo -1 > 1001-1.0/backup/out_hopid
@@ -157,7 +157,7 @@ judge() {
 	local console="$WORK/$1-console.log" ok=0 line step
 
 	tr -d '\r' <"$console" >"$console.tmp" && mv "$console.tmp" "$console"
-	for step in modprobe mkdir "dd 0" cleanup; do
+	for step in modprobe cd mkdir "dd 0" cleanup; do
 		line=$(grep -a "^TBSTEP ${step%% *} " "$console" || true)
 		case "$step" in
 		"dd 0") [ "$line" = "TBSTEP dd 0 0" ] ;;
