@@ -4,22 +4,25 @@
 # The recovery initramfs of the admin guide, built by the distribution's
 # own tools: Debian's mkinitramfs (initramfs-tools-core) and dracut
 # (dracut-core) make an image for the test-VM kernel (harness/vm.sh
-# build) with what `make install-data` installs (packaging/), QEMU boots
-# it, and the administrator's commands are typed into the shell that
-# break=premount (initramfs-tools) or rd.break=pre-mount (dracut) opens:
-# load the driver, make a simulated cable and the backup stream on both
-# ends as the admin guide does, dd a disk image to the peer through the
-# /dev/tbstream/by-name links, compare sha256, clean up, ask kmemleak.
+# build) with what `make install` installs (the module, packaging/),
+# QEMU boots it, and the administrator's commands are typed into the
+# shell that break=premount (initramfs-tools) or rd.break=pre-mount
+# (dracut) opens: load the driver, make a simulated cable and the backup
+# stream on both ends as the admin guide does, dd a disk image to the
+# peer through the /dev/tbstream/by-name links, compare sha256, clean
+# up, ask kmemleak.
 #
 #   bash harness/initramfs.sh                 both tools
 #   bash harness/initramfs.sh initramfs-tools one of them (or dracut)
 #
-# The module and the packaging files are staged in .build/initramfs/stage
-# (modules_install of the VM kernel, its .config as /boot/config-<release>,
-# `make install-data DESTDIR=`); each tool runs in a private mount
-# namespace in which the stage lies over /usr/lib, /usr/share and /boot
-# (overlayfs), as if it had been installed there, so that nothing on
-# this machine changes. Fails when a tool or
+# Everything is staged in .build/initramfs/stage: the VM kernel's modules
+# (modules_install) but thunderbolt_stream, its .config as
+# /boot/config-<release>, and `make install KDIR=.build/vm-kernel
+# DESTDIR=...` of a copy of the sources (thunderbolt_stream.ko built out
+# of tree, with the simulated cable, and the files of packaging/). Each
+# tool runs in a private mount namespace in which the stage lies over
+# /usr/lib, /usr/share and /boot (overlayfs), as if it had been installed
+# there, so that nothing on this machine changes. Fails when a tool or
 # the boot fails, the shell does not come, the checksums differ, a link
 # points elsewhere, a command fails, or the console shows a kernel splat
 # or a kmemleak report. Prints "N passed, N failed" (harness/check.sh).
@@ -37,15 +40,27 @@ TIMEOUT=${INITRAMFS_TIMEOUT:-600}
 # 32 MiB of random data stand for the disk
 IMAGE_MIB=32
 
-# The modules of the VM kernel and `make install-data`, in $STAGE
+# The VM kernel's modules but thunderbolt_stream, then `make install`
+# of a copy of the sources against the VM kernel build (the module, out
+# of tree, with the simulated cable; the files of packaging/), in $STAGE
 stage_install() {
-	rm -rf "$STAGE"
-	mkdir -p "$STAGE/lib"
+	local copy="$WORK/src"
+
+	rm -rf "$STAGE" "$copy"
+	mkdir -p "$STAGE/lib" "$copy"
 	cp -a "$MODSTAGE/lib/modules" "$STAGE/lib/"
+	find "$STAGE/lib/modules" -name 'thunderbolt_stream.ko*' -delete
 	# As the kernel's own installation would: mkinitramfs reads it
 	mkdir -p "$STAGE/boot"
 	cp "$VMK/.config" "$STAGE/boot/config-$KREL"
-	make -s -C "$SRC" install-data DESTDIR="$STAGE" >/dev/null
+	cp -r "$SRC/drivers" "$SRC/packaging" "$SRC/Makefile" "$copy/"
+	make -C "$copy" install KDIR="$VMK" DESTDIR="$STAGE" \
+		CONFIG_USB4_STREAM_SIM=y >"$WORK/install.log" 2>&1 || {
+		tail -20 "$WORK/install.log" >&2
+		die "make install failed, see $WORK/install.log"
+	}
+	[ -n "$(find "$STAGE/lib/modules/$KREL" -name thunderbolt_stream.ko)" ] ||
+		die "make install installed no thunderbolt_stream.ko"
 }
 
 # overlaid CMD...: CMD in a private mount namespace in which $STAGE lies
