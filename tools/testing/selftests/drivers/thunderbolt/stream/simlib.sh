@@ -94,6 +94,20 @@ sum() {
 	sha256sum "$1" | cut -d' ' -f1
 }
 
+# dd_across RX TX MIB: MIB MiB of random data written to TX with dd
+# bs=256k while dd reads RX; fail unless they arrive with the same sha256
+dd_across() {
+	local reader
+
+	must dd if=/dev/urandom of=/tmp/src bs=1M count="$3" 2>/dev/null
+	dd if="$1" of=/tmp/dst bs=256k 2>/dev/null &
+	reader=$!
+	must dd if=/tmp/src of="$2" bs=256k 2>/dev/null
+	wait $reader || fail "reader dd failed"
+	assert_eq "$(sum /tmp/dst)" "$(sum /tmp/src)" "sha256 across the cable"
+	rm -f /tmp/src /tmp/dst
+}
+
 # expect WANT CMD...: run tbstream_try CMD..., fail unless it prints WANT
 expect() {
 	local want=$1 got

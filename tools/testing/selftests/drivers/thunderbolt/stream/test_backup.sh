@@ -25,13 +25,7 @@ inherited() {
 wait_for inherited || fail "sender did not inherit $b_out/$b_in: got \
 $(attr "$SVC_A" backup in_hopid)/$(attr "$SVC_A" backup out_hopid)"
 
-must dd if=/dev/urandom of=/tmp/src bs=1M count=64 2>/dev/null
-dd if="$RX" of=/tmp/dst bs=256k 2>/dev/null &
-reader=$!
-must dd if=/tmp/src of="$TX" bs=256k 2>/dev/null
-wait $reader || fail "reader dd failed"
-assert_eq "$(sum /tmp/dst)" "$(sum /tmp/src)" "sha256 across the cable"
-rm -f /tmp/src /tmp/dst
+dd_across "$RX" "$TX" 64
 
 rmstream "$SVC_B" backup
 [ ! -e "$CONFIGFS/$SVC_B" ] || fail "rmdir -p left $SVC_B"

@@ -59,13 +59,7 @@ assert_eq "$(property "$RX" TBSTREAM_NAME)" backup "TBSTREAM_NAME"
 assert_eq "$(property "$TX" TBSTREAM_SERVICE)" "$SVC_A" "TBSTREAM_SERVICE"
 
 # The backup flow, through the stable names only
-must dd if=/dev/urandom of=/tmp/src bs=1M count=8 2>/dev/null
-dd if="$BYNAME/$SVC_B/backup" of=/tmp/dst bs=256k 2>/dev/null &
-reader=$!
-must dd if=/tmp/src of="$BYNAME/$SVC_A/backup" bs=256k 2>/dev/null
-wait $reader || fail "reader dd failed"
-assert_eq "$(sum /tmp/dst)" "$(sum /tmp/src)" "sha256 across the cable"
-rm -f /tmp/src /tmp/dst
+dd_across "$BYNAME/$SVC_B/backup" "$BYNAME/$SVC_A/backup" 8
 
 # The devices, and so the links, stay while the cable is out
 echo 0 > "$SIMFS/cable$CABLE/plugged" || fail "unplug"
