@@ -462,12 +462,20 @@ extern unsigned int tbstream_drain_timeout;
 /*
  * Linux peers refuse a properties block of more than 500 dwords
  * (TB_XDP_PROPERTIES_MAX_LENGTH), and with it every XDomain service of
- * this host, thunderbolt-net included. An advertised stream costs 17
+ * this host, thunderbolt-net included. An advertised stream costs 21
  * dwords (its entry in the "stream" directory, and a directory of a UUID
- * and two immediates): this many leave room for the rest of the block
+ * and three immediates): this many leave room for the rest of the block
  * (the host's names, thunderbolt-net, the "stream" service itself).
  */
 #define TBSTREAM_TB_ADVERTS_MAX		16
+
+/*
+ * Shortest time between two swaps of our property directory, ms. Less than
+ * the 50 ms by which the 6.12 core delays the "properties changed"
+ * notification of the first swap, so that what is coalesced into the
+ * second one still reaches the peers with that notification.
+ */
+#define TBSTREAM_TB_PUBLISH_INTERVAL	30
 
 int tbstream_tb_init(void);
 void tbstream_tb_exit(void);
@@ -476,6 +484,9 @@ void tbstream_tb_exit(void);
 extern struct mutex tbstream_tb_lock;
 struct tb_property_dir *tbstream_tb_create_dir(void);
 struct tb_property_dir *tbstream_tb_build_dir(void);
+extern struct tb_property_dir *tbstream_tb_dir;
+extern struct delayed_work tbstream_tb_swap;
+extern unsigned int tbstream_tb_swaps;
 #endif
 
 /* stream_configfs.c */

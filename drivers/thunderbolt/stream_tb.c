@@ -11,6 +11,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/crc32.h>
 #include <linux/dma-mapping.h>
 #include <linux/list.h>
 #include <linux/module.h>
@@ -39,15 +40,25 @@
  * paths are set up with tb_xdomain_enable_paths().
  *
  * The 6.12 core has one global property directory and no per-service
- * properties, so our advertisement is that directory, rebuilt and swapped
- * whenever a stream's HopIDs change; tbstream_tb_lock guards the list of
- * what is advertised and the registered directory. It nests inside the
- * stream core's locks. The peer's advertisement is read under the
- * XDomain's own lock, &tb_xdomain.lock.
+ * properties, so our advertisement is that directory, rebuilt whenever a
+ * stream's HopIDs change and swapped in by tbstream_tb_swap_work, which
+ * coalesces the swaps (see tbstream_tb_schedule()). Every peer sees every
+ * stream, so each stream's sub-directory also names, in the extra key
+ * "link", the host its HopIDs are for; our lookup skips advertisements
+ * meant for another host, and the stock driver ignores the key.
+ *
+ * tbstream_tb_lock guards the list of what is advertised, the registered
+ * directory and the one waiting to replace it. It nests inside the stream
+ * core's locks, and the Thunderbolt core's xdomain_lock and
+ * &tb_xdomain.lock nest inside it. The peer's advertisement is read under
+ * the XDomain's own lock, &tb_xdomain.lock.
  */
 
 /* How often an attached peer's properties are checked for changes, ms */
 #define TBSTREAM_TB_WATCH_INTERVAL	1000
+
+/* Key in a stream's sub-directory naming the host it is advertised for */
+#define TBSTREAM_TB_LINK_KEY		"link"
 
 /* 3a1cb984-c4d9-4469-a277-ce2fdfd11f0d */
 static const uuid_t tbstream_tb_uuid =
@@ -65,6 +76,12 @@ static const uuid_t tbstream_tb_uuid =
  *	   the 6.12 core tells service drivers nothing about that. After
  *	   a resume that could not register the peer, it retries that.
  * @remote_gen: Generation of the peer's properties last looked at
+ * @link: Names the peer host in our advertisements for it, when
+ *	  @has_link: tbstream_tb_link() of its UUID
+ * @has_link: The XDomain knows the peer's UUID
+ * @own_link: What the peer's advertisements for us carry: the same of
+ *	      our UUID on this link
+ * @has_own_link: The XDomain knows our UUID
  * @suspended: The peer is not registered with the core: for a system
  *	       sleep, or since a resume that failed to. Probe, remove and
  *	       the PM callbacks touch it, serialized by the device lock of
@@ -76,6 +93,10 @@ struct tbstream_tb {
 	struct tb_xdomain *xd;
 	struct delayed_work watch;
 	u32 remote_gen;
+	u32 link;
+	bool has_link;
+	u32 own_link;
+	bool has_own_link;
 	bool suspended;
 };
 
@@ -98,6 +119,7 @@ struct tbstream_tb_ring {
 /*
  * Every stream this host wants to advertise, on any peer, oldest first
  * (P: tbstream_tb_lock). Only the oldest entry of a name is published.
+ * @link and @has_link are those of the peer's &struct tbstream_tb.
  */
 struct tbstream_tb_advert {
 	struct list_head node;
@@ -105,18 +127,44 @@ struct tbstream_tb_advert {
 	char name[TBSTREAM_NAME_MAX + 1];
 	int in_hopid;
 	int out_hopid;
+	u32 link;
+	bool has_link;
 };
 
-/* Guards the two below */
+static void tbstream_tb_swap_work(struct work_struct *work);
+
+/* Guards the six below */
 VISIBLE_IF_KUNIT struct mutex tbstream_tb_lock =
 	__MUTEX_INITIALIZER(tbstream_tb_lock);
 static LIST_HEAD(tbstream_tb_adverts);
 /* The registered "stream" directory */
-static struct tb_property_dir *tbstream_tb_dir;
+VISIBLE_IF_KUNIT struct tb_property_dir *tbstream_tb_dir;
+/* The directory to register next, %NULL when @tbstream_tb_dir is current */
+static struct tb_property_dir *tbstream_tb_next;
+/* When @tbstream_tb_dir was registered, in jiffies */
+static unsigned long tbstream_tb_registered;
+/* Directory swaps since the module was loaded */
+VISIBLE_IF_KUNIT unsigned int tbstream_tb_swaps;
+/* Registers @tbstream_tb_next; queued under tbstream_tb_lock */
+VISIBLE_IF_KUNIT DECLARE_DELAYED_WORK(tbstream_tb_swap,
+				      tbstream_tb_swap_work);
 
 static struct tbstream_tb *to_tbstream_tb(struct tbstream_peer *peer)
 {
 	return container_of(peer, struct tbstream_tb, peer);
+}
+
+/*
+ * What names a host in the "link" key: the CRC32 of its UUID. A whole
+ * UUID would cost four dwords more per stream, which the 500-dword limit
+ * of the properties block cannot spare (see %TBSTREAM_TB_ADVERTS_MAX).
+ */
+static bool tbstream_tb_link(const uuid_t *uuid, u32 *link)
+{
+	if (!uuid)
+		return false;
+	*link = crc32_le(~0, (const u8 *)uuid, sizeof(*uuid));
+	return true;
 }
 
 /* Ask for @hopid exactly: the core's allocators give the lowest >= it */
@@ -211,6 +259,9 @@ static int tbstream_tb_add_stream_dir(struct tb_property_dir *dir,
 	if (!ret)
 		ret = tb_property_add_immediate(sub, "outhopid",
 						adv->out_hopid);
+	if (!ret && adv->has_link)
+		ret = tb_property_add_immediate(sub, TBSTREAM_TB_LINK_KEY,
+						adv->link);
 	if (!ret)
 		ret = tb_property_add_dir(dir, adv->name, sub);
 	if (ret)
@@ -239,8 +290,9 @@ static bool tbstream_tb_advert_shadowed(const struct tbstream_tb_advert *adv)
  *
  * The service directory of tbstream_tb_create_dir() with one sub-directory
  * per advertised stream, keyed by the stream name, holding the immediates
- * "inhopid" and "outhopid". Of streams that share a name on different
- * peers, only the one that asked first is in it.
+ * "inhopid" and "outhopid", and "link" naming the peer host when its UUID
+ * is known. Of streams that share a name on different peers, only the one
+ * that asked first is in it.
  *
  * Context: Process context, with tbstream_tb_lock held.
  * Return: The directory, or ERR_PTR(-ENOMEM).
@@ -268,17 +320,65 @@ VISIBLE_IF_KUNIT struct tb_property_dir *tbstream_tb_build_dir(void)
 }
 
 /*
- * The 6.12 core offers no way to change a registered directory in place,
- * so a new "stream" directory replaces the old one. It is built first and
- * swapped in right away; between the two calls the core only queues
- * property change notifications (a walk of the bus), but a properties
- * request that a peer sends exactly then finds no stream service (see
- * "Differences between kernels" in the admin guide).
+ * Have tbstream_tb_next registered: at once after a quiet spell, so that a
+ * single change is not held back, else %TBSTREAM_TB_PUBLISH_INTERVAL after
+ * the last swap, together with every change made in between.
  */
+static void tbstream_tb_schedule(void)
+{
+	unsigned long due = tbstream_tb_registered +
+			    msecs_to_jiffies(TBSTREAM_TB_PUBLISH_INTERVAL);
+	unsigned long now = jiffies;
+
+	lockdep_assert_held(&tbstream_tb_lock);
+
+	queue_delayed_work(system_wq, &tbstream_tb_swap,
+			   time_after(due, now) ? due - now : 0);
+}
+
+/*
+ * The 6.12 core offers no way to change a registered directory in place,
+ * so a new "stream" directory replaces the old one. Between the two calls
+ * the core walks the bus to queue property change notifications, and a
+ * properties request that a peer sends exactly then finds no stream
+ * service (see "Differences between kernels" in the admin guide): each
+ * swap is such a window, and tbstream_tb_schedule() keeps them few.
+ */
+static void tbstream_tb_swap_work(struct work_struct *work)
+{
+	int ret;
+
+	mutex_lock(&tbstream_tb_lock);
+	if (!tbstream_tb_next)
+		goto out_unlock;
+
+	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_tb_dir);
+	ret = tb_register_property_dir(TBSTREAM_SERVICE_KEY,
+				       tbstream_tb_next);
+	tbstream_tb_registered = jiffies;
+	if (ret) {
+		/* Put the old one back and try again later */
+		if (tb_register_property_dir(TBSTREAM_SERVICE_KEY,
+					     tbstream_tb_dir))
+			pr_err("stream service directory lost\n");
+		pr_warn_ratelimited("advertisements not updated: %d\n", ret);
+		tbstream_tb_schedule();
+		goto out_unlock;
+	}
+	tb_property_free_dir(tbstream_tb_dir);
+	tbstream_tb_dir = tbstream_tb_next;
+	tbstream_tb_next = NULL;
+	tbstream_tb_swaps++;
+	pr_debug("stream service directory replaced, %u times\n",
+		 tbstream_tb_swaps);
+out_unlock:
+	mutex_unlock(&tbstream_tb_lock);
+}
+
+/* Build the directory for what is in the list now, and have it registered */
 static int tbstream_tb_publish(void)
 {
 	struct tb_property_dir *dir;
-	int ret;
 
 	lockdep_assert_held(&tbstream_tb_lock);
 
@@ -286,22 +386,10 @@ static int tbstream_tb_publish(void)
 	if (IS_ERR(dir))
 		return PTR_ERR(dir);
 
-	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_tb_dir);
-	ret = tb_register_property_dir(TBSTREAM_SERVICE_KEY, dir);
-	if (ret) {
-		/* Put the old one back: peers keep seeing the service */
-		if (tb_register_property_dir(TBSTREAM_SERVICE_KEY,
-					     tbstream_tb_dir))
-			pr_err("stream service directory lost\n");
-		goto err_free_dir;
-	}
-	tb_property_free_dir(tbstream_tb_dir);
-	tbstream_tb_dir = dir;
+	tb_property_free_dir(tbstream_tb_next);
+	tbstream_tb_next = dir;
+	tbstream_tb_schedule();
 	return 0;
-
-err_free_dir:
-	tb_property_free_dir(dir);
-	return ret;
 }
 
 /* Streams in the published directory */
@@ -359,6 +447,8 @@ static int tbstream_tb_advertise(struct tbstream_peer *peer,
 			goto out_unlock;
 		}
 		adv->peer = peer;
+		adv->link = to_tbstream_tb(peer)->link;
+		adv->has_link = to_tbstream_tb(peer)->has_link;
 		strscpy(adv->name, name, sizeof(adv->name));
 		list_add_tail(&adv->node, &tbstream_tb_adverts);
 		added = true;
@@ -372,7 +462,8 @@ static int tbstream_tb_advertise(struct tbstream_peer *peer,
 		goto out_unlock;
 	}
 	if (added && tbstream_tb_published() > TBSTREAM_TB_ADVERTS_MAX) {
-		dev_warn(peer->dev, "%s: more than %d streams to advertise\n",
+		dev_warn(peer->dev,
+			 "%s: more than %d streams to advertise, towards all peers together\n",
 			 name, TBSTREAM_TB_ADVERTS_MAX);
 		ret = -ENOSPC;
 	} else {
@@ -423,10 +514,32 @@ static int tbstream_tb_immediate(struct tb_property_dir *dir,
 	return 0;
 }
 
+/*
+ * Whether the peer's advertisement @dir of stream @name is meant for us:
+ * the stock driver's carry no "link" and are; ours name the host they are
+ * for, as a peer with several links publishes every link's streams to all.
+ */
+static bool tbstream_tb_for_us(struct tbstream_tb *tp,
+			       struct tb_property_dir *dir, const char *name)
+{
+	struct tb_property *p;
+
+	lockdep_assert_held(&tp->xd->lock);
+
+	p = tb_property_find(dir, TBSTREAM_TB_LINK_KEY, TB_PROPERTY_TYPE_VALUE);
+	if (!p || (tp->has_own_link && p->value.immediate == tp->own_link))
+		return true;
+	dev_info(tp->peer.dev,
+		 "%s: peer advertises it for another host, not inheriting\n",
+		 name);
+	return false;
+}
+
 static int tbstream_tb_lookup(struct tbstream_peer *peer, const char *name,
 			      int *in, int *out)
 {
-	struct tb_xdomain *xd = to_tbstream_tb(peer)->xd;
+	struct tbstream_tb *tp = to_tbstream_tb(peer);
+	struct tb_xdomain *xd = tp->xd;
 	struct tb_property *svc, *p;
 	int ret = -ENOENT;
 
@@ -438,7 +551,7 @@ static int tbstream_tb_lookup(struct tbstream_peer *peer, const char *name,
 	if (!svc)
 		goto out_unlock;
 	p = tb_property_find(svc->value.dir, name, TB_PROPERTY_TYPE_DIRECTORY);
-	if (!p)
+	if (!p || !tbstream_tb_for_us(tp, p->value.dir, name))
 		goto out_unlock;
 	ret = tbstream_tb_immediate(p->value.dir, "inhopid", in);
 	if (!ret)
@@ -763,6 +876,10 @@ static int tbstream_tb_probe(struct tb_service *svc,
 	strscpy(tp->peer.name, dev_name(&svc->dev), sizeof(tp->peer.name));
 	INIT_DELAYED_WORK(&tp->watch, tbstream_tb_watch);
 	tp->remote_gen = tp->xd->remote_property_block_gen;
+	/* Both are set before the core enumerates services, and then kept */
+	tp->has_link = tbstream_tb_link(tp->xd->remote_uuid, &tp->link);
+	tp->has_own_link = tbstream_tb_link(tp->xd->local_uuid,
+					    &tp->own_link);
 
 	ret = tbstream_peer_register(&tp->peer);
 	if (ret) {
@@ -854,6 +971,9 @@ int tbstream_tb_init(void)
 	if (!tbstream_tb_dir)
 		return -ENOMEM;
 
+	/* The first change is published at once */
+	tbstream_tb_registered = jiffies -
+				 msecs_to_jiffies(TBSTREAM_TB_PUBLISH_INTERVAL);
 	ret = tb_register_property_dir(TBSTREAM_SERVICE_KEY, tbstream_tb_dir);
 	if (ret)
 		goto err_free_dir;
@@ -878,6 +998,10 @@ err_free_dir:
 void tbstream_tb_exit(void)
 {
 	tb_unregister_service_driver(&tbstream_tb_driver);
+	/* No peer is left to change what is advertised */
+	cancel_delayed_work_sync(&tbstream_tb_swap);
 	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_tb_dir);
 	tb_property_free_dir(tbstream_tb_dir);
+	tb_property_free_dir(tbstream_tb_next);
+	tbstream_tb_next = NULL;
 }

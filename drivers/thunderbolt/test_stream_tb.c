@@ -23,6 +23,8 @@
 #include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/atomic.h>
+#include <linux/crc32.h>
+#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/err.h>
 #include <linux/idr.h>
@@ -31,6 +33,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/thunderbolt.h>
+#include <linux/utsname.h>
 #include <linux/uuid.h>
 #include <linux/workqueue.h>
 
@@ -42,6 +45,9 @@
 #define TBSTREAM_TB_TEST_DOMAIN		900
 #define TBSTREAM_TB_TEST_ROUTE		0x1
 #define TBSTREAM_TB_TEST_ROUTE2		0x3
+/* XDomains on which this host plays the peers at the two routes above */
+#define TBSTREAM_TB_TEST_ROUTE_AS1	0x5
+#define TBSTREAM_TB_TEST_ROUTE_AS2	0x7
 #define TBSTREAM_TB_TEST_SERVICE	"900-1.0"
 #define TBSTREAM_TB_TEST_IN_MAX		15
 #define TBSTREAM_TB_TEST_OUT_MAX	12
@@ -63,6 +69,12 @@
 #define TBSTREAM_TB_TEST_UUID		"3a1cb984-c4d9-4469-a277-ce2fdfd11f0d"
 /* Any other UUID, for sub-directories of remote advertisements */
 #define TBSTREAM_TB_TEST_OTHER_UUID	"5b9e0a1c-7f3d-4e21-9c4a-1d2e3f405162"
+/*
+ * Host UUIDs: this host's, and for the host at route r the same with r in
+ * its last byte
+ */
+#define TBSTREAM_TB_TEST_HOST_UUID	"c0ffee00-1a2b-4c3d-8e4f-506172838400"
+#define TBSTREAM_TB_TEST_SELF		0
 
 /**
  * struct tbstream_tb_test_call - One path request to the connection manager
@@ -125,11 +137,16 @@ struct tbstream_tb_test {
  * @name: Stream name, the sub-directory key
  * @in_hopid: Value of "inhopid"
  * @out_hopid: Value of "outhopid"
+ * @link: Value of "link", when @has_link
+ * @has_link: The sub-directory has "link", as ours do (the stock
+ *	      driver's do not)
  */
 struct tbstream_tb_test_stream {
 	const char *name;
 	u32 in_hopid;
 	u32 out_hopid;
+	u32 link;
+	bool has_link;
 };
 
 /**
@@ -280,6 +297,31 @@ static struct tb *tbstream_tb_test_domain(struct kunit *test)
 
 /* The fake XDomain */
 
+/* UUID of host @host: %TBSTREAM_TB_TEST_SELF or a peer's route */
+static void tbstream_tb_test_host_uuid(struct kunit *test, u64 host,
+				       uuid_t *uuid)
+{
+	KUNIT_ASSERT_EQ(test, uuid_parse(TBSTREAM_TB_TEST_HOST_UUID, uuid), 0);
+	uuid->b[UUID_SIZE - 1] = host;
+}
+
+/* "link" of advertisements for host @host: the CRC32 of its UUID */
+static u32 tbstream_tb_test_link(struct kunit *test, u64 host)
+{
+	uuid_t uuid;
+
+	tbstream_tb_test_host_uuid(test, host, &uuid);
+	return crc32_le(~0, (const u8 *)&uuid, sizeof(uuid));
+}
+
+static uuid_t *tbstream_tb_test_dup_uuid(struct kunit *test, u64 host)
+{
+	uuid_t uuid;
+
+	tbstream_tb_test_host_uuid(test, host, &uuid);
+	return kmemdup(&uuid, sizeof(uuid), GFP_KERNEL);
+}
+
 /*
  * Registering or removing a property directory makes the core notify
  * every XDomain on the bus; a real one would send the peer a "properties
@@ -307,20 +349,24 @@ static void tbstream_tb_test_xdomain_del(void *data)
 }
 
 /**
- * tbstream_tb_test_xdomain() - Add a fake XDomain to the fake domain
+ * tbstream_tb_test_xdomain_of() - Add a fake XDomain to the fake domain
  * @test: The test
  * @tb: Fake domain
  * @route: Route of the peer host, part of the device name
+ * @self: Host whose XDomain it is (its local UUID)
+ * @other: Host at the other end (its remote UUID)
  *
  * Set up as tb_xdomain_alloc() does and added to the Thunderbolt bus, so
  * that its release is the core's tb_xdomain_release(): that frees its
- * remote properties and destroys its IDAs. It is removed when the test
- * ends.
+ * UUIDs and remote properties and destroys its IDAs. It is removed when
+ * the test ends. An XDomain of another host than %TBSTREAM_TB_TEST_SELF
+ * lets this host's driver play that host, reading what we publish.
  *
  * Return: The XDomain.
  */
-static struct tb_xdomain *tbstream_tb_test_xdomain(struct kunit *test,
-						   struct tb *tb, u64 route)
+static struct tb_xdomain *tbstream_tb_test_xdomain_of(struct kunit *test,
+						      struct tb *tb, u64 route,
+						      u64 self, u64 other)
 {
 	struct tb_xdomain *xd;
 
@@ -341,12 +387,24 @@ static struct tb_xdomain *tbstream_tb_test_xdomain(struct kunit *test,
 	xd->dev.bus = &tb_bus_type;
 	xd->dev.type = &tb_xdomain_type;
 	tbstream_test_defer(test, tbstream_tb_test_put_device, &xd->dev);
+	xd->local_uuid = tbstream_tb_test_dup_uuid(test, self);
+	xd->remote_uuid = tbstream_tb_test_dup_uuid(test, other);
+	KUNIT_ASSERT_NOT_NULL(test, xd->local_uuid);
+	KUNIT_ASSERT_NOT_NULL(test, xd->remote_uuid);
 
 	KUNIT_ASSERT_EQ(test, dev_set_name(&xd->dev, "%u-%llx", tb->index,
 					   route), 0);
 	KUNIT_ASSERT_EQ(test, device_add(&xd->dev), 0);
 	tbstream_test_defer(test, tbstream_tb_test_xdomain_del, xd);
 	return xd;
+}
+
+/* This host's XDomain of the peer host at @route */
+static struct tb_xdomain *tbstream_tb_test_xdomain(struct kunit *test,
+						   struct tb *tb, u64 route)
+{
+	return tbstream_tb_test_xdomain_of(test, tb, route,
+					   TBSTREAM_TB_TEST_SELF, route);
 }
 
 /**
@@ -531,9 +589,11 @@ static void tbstream_tb_test_uuid(struct kunit *test, u32 *block,
  *   2  entry: service directory at 7
  *   6  padding
  *   7  service directory: UUID, 4 + n entries, n padding dwords
- *   27 + 5n + 12i  sub-directory i: UUID, "inhopid", "outhopid"
+ *   27 + 5n  sub-directories: UUID, "inhopid", "outhopid", and "link"
+ *            when the stream has one: 12 or 16 dwords each
  *
- * Return: The block, 27 + 17n dwords; freed when the test ends.
+ * Return: The block, 27 + 17n dwords and 4 more per "link"; freed when
+ * the test ends.
  */
 static u32 *tbstream_tb_test_block(struct kunit *test, const char *key,
 				   const char *sub_uuid,
@@ -552,12 +612,13 @@ static u32 *tbstream_tb_test_block(struct kunit *test, const char *key,
 	const unsigned int nentries = ARRAY_SIZE(prtc) + n;
 	const unsigned int subdirs = svc_entries +
 				     nentries * TBSTREAM_TB_TEST_ENTRY_DW + n;
-	const unsigned int subdir_len = TBSTREAM_TB_TEST_UUID_DW +
-					2 * TBSTREAM_TB_TEST_ENTRY_DW;
-	unsigned int i, off;
+	unsigned int i, off, dir, entries, subdir_len;
 	u32 *block;
 
-	*len = subdirs + n * subdir_len;
+	*len = subdirs;
+	for (i = 0; i < n; i++)
+		*len += TBSTREAM_TB_TEST_UUID_DW +
+			(2 + s[i].has_link) * TBSTREAM_TB_TEST_ENTRY_DW;
 	block = kunit_kcalloc(test, *len, sizeof(*block), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, block);
 
@@ -575,10 +636,11 @@ static u32 *tbstream_tb_test_block(struct kunit *test, const char *key,
 				       prtc_values[i]);
 		off += TBSTREAM_TB_TEST_ENTRY_DW;
 	}
+	dir = subdirs;
 	for (i = 0; i < n; i++) {
-		unsigned int dir = subdirs + i * subdir_len;
-		unsigned int entries = dir + TBSTREAM_TB_TEST_UUID_DW;
-
+		entries = dir + TBSTREAM_TB_TEST_UUID_DW;
+		subdir_len = TBSTREAM_TB_TEST_UUID_DW +
+			     (2 + s[i].has_link) * TBSTREAM_TB_TEST_ENTRY_DW;
 		tbstream_tb_test_entry(block, off, s[i].name,
 				       TB_PROPERTY_TYPE_DIRECTORY, subdir_len,
 				       dir);
@@ -591,6 +653,12 @@ static u32 *tbstream_tb_test_block(struct kunit *test, const char *key,
 				       entries + TBSTREAM_TB_TEST_ENTRY_DW,
 				       "outhopid", TB_PROPERTY_TYPE_VALUE, 1,
 				       s[i].out_hopid);
+		if (s[i].has_link)
+			tbstream_tb_test_entry(block, entries +
+					       2 * TBSTREAM_TB_TEST_ENTRY_DW,
+					       "link", TB_PROPERTY_TYPE_VALUE,
+					       1, s[i].link);
+		dir += subdir_len;
 	}
 	return block;
 }
@@ -608,18 +676,13 @@ static struct tb_property_dir *tbstream_tb_test_parse(struct kunit *test,
 	return dir;
 }
 
-/* Replace the peer's properties, as the core does after reading them */
-static void tbstream_tb_test_set_remote(struct kunit *test,
-					struct tb_xdomain *xd,
-					const struct tbstream_tb_test_stream *s,
-					unsigned int n)
+/* Make @block the peer's properties, as the core does after reading it */
+static void tbstream_tb_test_set_remote_block(struct kunit *test,
+					      struct tb_xdomain *xd,
+					      const u32 *block, size_t len)
 {
 	struct tb_property_dir *dir, *old;
-	size_t len;
-	u32 *block;
 
-	block = tbstream_tb_test_block(test, TBSTREAM_SERVICE_KEY,
-				       TBSTREAM_TB_TEST_OTHER_UUID, s, n, &len);
 	dir = tb_property_parse_dir(block, len);
 	KUNIT_ASSERT_NOT_NULL(test, dir);
 
@@ -630,6 +693,20 @@ static void tbstream_tb_test_set_remote(struct kunit *test,
 	xd->remote_property_block_gen++;
 	mutex_unlock(&xd->lock);
 	tb_property_free_dir(old);
+}
+
+/* Replace the peer's properties by a block advertising streams @s */
+static void tbstream_tb_test_set_remote(struct kunit *test,
+					struct tb_xdomain *xd,
+					const struct tbstream_tb_test_stream *s,
+					unsigned int n)
+{
+	size_t len;
+	u32 *block;
+
+	block = tbstream_tb_test_block(test, TBSTREAM_SERVICE_KEY,
+				       TBSTREAM_TB_TEST_OTHER_UUID, s, n, &len);
+	tbstream_tb_test_set_remote_block(test, xd, block, len);
 }
 
 static struct tb_property_dir *
@@ -711,11 +788,15 @@ static void tbstream_tb_test_expect_withdrawn(struct kunit *test,
 			    -ENOENT, "%s still advertised", name);
 }
 
-/* "Properties changed" notifications the peer got since the last call */
+/*
+ * "Properties changed" notifications the peer got since the last call,
+ * once the backend has registered what it published
+ */
 static int tbstream_tb_test_notified(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
 
+	flush_delayed_work(&tbstream_tb_swap);
 	flush_delayed_work(&t->xd->properties_changed_work);
 	return atomic_xchg(&t->cm->notified, 0);
 }
@@ -1395,10 +1476,46 @@ static u32 *tbstream_tb_test_format(struct kunit *test,
 	return block;
 }
 
-/* The published directory, dword for dword */
+/**
+ * tbstream_tb_test_play_peers() - Let this host play both our peers
+ * @test: The test
+ * @as: Returns a bound service of each: on an XDomain of the host at
+ *	%TBSTREAM_TB_TEST_ROUTE, then at %TBSTREAM_TB_TEST_ROUTE2, to us
+ *
+ * Each XDomain has what we publish now as its remote properties, as that
+ * peer reads them: a lookup through it is that peer's.
+ */
+static void tbstream_tb_test_play_peers(struct kunit *test,
+					struct tb_service *as[2])
+{
+	static const u64 hosts[2][2] = {
+		{ TBSTREAM_TB_TEST_ROUTE_AS1, TBSTREAM_TB_TEST_ROUTE },
+		{ TBSTREAM_TB_TEST_ROUTE_AS2, TBSTREAM_TB_TEST_ROUTE2 },
+	};
+	struct tbstream_tb_test *t = test->priv;
+	struct tb_xdomain *xd;
+	size_t len;
+	u32 *block;
+	int i;
+
+	block = tbstream_tb_test_format(test, tbstream_tb_test_build_dir(test),
+					&len);
+	for (i = 0; i < 2; i++) {
+		xd = tbstream_tb_test_xdomain_of(test, t->tb, hosts[i][0],
+						 hosts[i][1],
+						 TBSTREAM_TB_TEST_SELF);
+		tbstream_tb_test_set_remote_block(test, xd, block, len);
+		as[i] = tbstream_tb_test_plug_bound(test, xd);
+	}
+}
+
+/*
+ * The published directory, dword for dword: each stream names in "link"
+ * the host it is for
+ */
 static void tbstream_tb_test_advert_golden(struct kunit *test)
 {
-	static const struct tbstream_tb_test_stream streams[] = {
+	struct tbstream_tb_test_stream streams[] = {
 		{ "alpha", 9, 10 },
 		{ "beta", 11, 8 },
 	};
@@ -1410,8 +1527,10 @@ static void tbstream_tb_test_advert_golden(struct kunit *test)
 	uuid_t uuid;
 
 	for (i = 0; i < ARRAY_SIZE(streams); i++) {
-		const struct tbstream_tb_test_stream *s = &streams[i];
+		struct tbstream_tb_test_stream *s = &streams[i];
 
+		s->link = tbstream_tb_test_link(test, TBSTREAM_TB_TEST_ROUTE);
+		s->has_link = true;
 		KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, t->peer,
 								 s->name,
 								 s->in_hopid,
@@ -1441,6 +1560,8 @@ static void tbstream_tb_test_advert_golden(struct kunit *test)
 					       streams[i].in_hopid);
 		tbstream_test_expect_immediate(test, sub, "outhopid",
 					       streams[i].out_hopid);
+		tbstream_test_expect_immediate(test, sub, "link",
+					       streams[i].link);
 		/* Ours carry the service directory's UUID */
 		KUNIT_ASSERT_NOT_NULL(test, sub->uuid);
 		KUNIT_EXPECT_TRUE(test, uuid_equal(sub->uuid, &uuid));
@@ -1476,6 +1597,7 @@ static void tbstream_tb_test_advert_update_withdraw(struct kunit *test)
 
 	/* The same again changes nothing and notifies nobody */
 	KUNIT_EXPECT_EQ(test, peer->ops->advertise(peer, "alpha", 9, 10), 0);
+	KUNIT_EXPECT_FALSE(test, delayed_work_pending(&tbstream_tb_swap));
 	KUNIT_EXPECT_FALSE(test,
 			   delayed_work_pending(&t->xd->properties_changed_work));
 	KUNIT_EXPECT_EQ(test, tbstream_tb_test_notified(test), 0);
@@ -1559,14 +1681,74 @@ static void tbstream_tb_test_advert_other_peer(struct kunit *test)
 	tbstream_tb_test_expect_advertised(test, "beta", 11, 12);
 }
 
+/**
+ * tbstream_tb_test_host_block_len() - What a 6.12 host sends with @dir
+ * @test: The test
+ * @dir: Our "stream" directory; freed when the test ends
+ *
+ * The properties block of a host running thunderbolt-net and this driver,
+ * at its largest: the root properties of the core (tb_xdomain_init() and
+ * those added per XDomain, a hostname of 64 characters among them), the
+ * "network" directory of thunderbolt-net and @dir.
+ *
+ * Return: Its length in dwords.
+ */
+static size_t tbstream_tb_test_host_block_len(struct kunit *test,
+					      struct tb_property_dir *dir)
+{
+	char hostname[__NEW_UTS_LEN + 1];
+	struct tb_property_dir *root, *net;
+	ssize_t len;
+	uuid_t uuid;
+
+	root = tb_property_create_dir(NULL);
+	if (!root)
+		tb_property_free_dir(dir);
+	KUNIT_ASSERT_NOT_NULL(test, root);
+	tbstream_test_defer(test, tbstream_test_free_dir, root);
+	KUNIT_ASSERT_EQ(test, tb_property_add_dir(root, TBSTREAM_SERVICE_KEY,
+						  dir), 0);
+
+	memset(hostname, 'h', sizeof(hostname) - 1);
+	hostname[sizeof(hostname) - 1] = '\0';
+	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(root, "vendorid",
+							0x8086), 0);
+	KUNIT_ASSERT_EQ(test, tb_property_add_text(root, "vendorid",
+						   "Intel Corp."), 0);
+	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(root, "deviceid", 1),
+			0);
+	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(root, "devicerv",
+							0x80000100), 0);
+	KUNIT_ASSERT_EQ(test, tb_property_add_text(root, "deviceid", hostname),
+			0);
+	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(root, "maxhopid", 15),
+			0);
+
+	KUNIT_ASSERT_EQ(test, uuid_parse(TBSTREAM_TB_TEST_OTHER_UUID, &uuid), 0);
+	net = tb_property_create_dir(&uuid);
+	KUNIT_ASSERT_NOT_NULL(test, net);
+	if (tb_property_add_dir(root, "network", net))
+		tb_property_free_dir(net);
+	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(net, "prtcid", 1), 0);
+	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(net, "prtcvers", 1), 0);
+	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(net, "prtcrevs", 1), 0);
+	KUNIT_ASSERT_EQ(test, tb_property_add_immediate(net, "prtcstns", 0), 0);
+
+	len = tb_property_format_dir(root, NULL, 0);
+	KUNIT_ASSERT_GT(test, len, 0);
+	return len;
+}
+
 /*
- * The published block stays well inside the 500 dwords a Linux peer takes:
- * one stream more than %TBSTREAM_TB_ADVERTS_MAX is refused with -ENOSPC
- * and not published, until another one is withdrawn.
+ * The published block stays inside the 500 dwords a Linux peer takes, with
+ * everything else a host sends: one stream more than
+ * %TBSTREAM_TB_ADVERTS_MAX is refused with -ENOSPC and not published,
+ * until another one is withdrawn.
  */
 static void tbstream_tb_test_advert_cap(struct kunit *test)
 {
 	struct tbstream_tb_test *t = test->priv;
+	struct tb_property_dir *dir;
 	struct tbstream_peer *peer;
 	size_t len, empty_len;
 	struct tb_service *svc;
@@ -1584,10 +1766,12 @@ static void tbstream_tb_test_advert_cap(struct kunit *test)
 		KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, peer, name,
 								 9, 10), 0);
 	}
-	/* 17 dwords a stream, and the service with them under 300 dwords */
+	/* 21 dwords a stream, and the whole block within the limit */
 	tbstream_tb_test_format(test, tbstream_tb_test_build_dir(test), &len);
-	KUNIT_EXPECT_EQ(test, len - empty_len, 17 * TBSTREAM_TB_ADVERTS_MAX);
-	KUNIT_EXPECT_LE(test, len, 300);
+	KUNIT_EXPECT_EQ(test, len - empty_len, 21 * TBSTREAM_TB_ADVERTS_MAX);
+	dir = tbstream_tb_test_build_dir(test);
+	KUNIT_EXPECT_LE(test, tbstream_tb_test_host_block_len(test, dir),
+			TB_XDP_PROPERTIES_MAX_LENGTH);
 
 	KUNIT_EXPECT_EQ(test, tbstream_tb_test_advertise(test, peer, "last",
 							 9, 10), -ENOSPC);
@@ -1602,8 +1786,136 @@ static void tbstream_tb_test_advert_cap(struct kunit *test)
 	tbstream_tb_test_expect_advertised(test, "last", 9, 10);
 }
 
+/* Swaps of the registered directory so far, all published ones done */
+static unsigned int tbstream_tb_test_swaps(void)
+{
+	unsigned int swaps;
+
+	flush_delayed_work(&tbstream_tb_swap);
+	mutex_lock(&tbstream_tb_lock);
+	swaps = tbstream_tb_swaps;
+	mutex_unlock(&tbstream_tb_lock);
+	return swaps;
+}
+
+/* Streams a burst of changes is made on */
+#define TBSTREAM_TB_TEST_BURST		10
+
+/*
+ * A burst of changes, as of a script making streams and setting their
+ * HopIDs, swaps the registered directory once, and once more for each
+ * %TBSTREAM_TB_PUBLISH_INTERVAL it lasts, not once per change; what is
+ * registered in the end has every change.
+ */
+static void tbstream_tb_test_advert_coalesce(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tb_property_dir *dir, *sub;
+	unsigned int swaps, max_swaps;
+	unsigned long start;
+	char *names[TBSTREAM_TB_TEST_BURST];
+	int i;
+
+	swaps = tbstream_tb_test_swaps();
+	tbstream_tb_test_notified(test);
+	start = jiffies;
+	for (i = 0; i < TBSTREAM_TB_TEST_BURST; i++) {
+		names[i] = kunit_kzalloc(test, TBSTREAM_NAME_MAX + 1,
+					 GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, names[i]);
+		snprintf(names[i], TBSTREAM_NAME_MAX + 1, "s%d", i);
+		KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, t->peer,
+								 names[i], 9,
+								 10), 0);
+	}
+	for (i = 0; i < TBSTREAM_TB_TEST_BURST; i++)
+		KUNIT_ASSERT_EQ(test, t->peer->ops->advertise(t->peer, names[i],
+							      11, 12), 0);
+	max_swaps = 2 + jiffies_to_msecs(jiffies - start) /
+			TBSTREAM_TB_PUBLISH_INTERVAL;
+	swaps = tbstream_tb_test_swaps() - swaps;
+	KUNIT_EXPECT_GE(test, swaps, 1);
+	KUNIT_EXPECT_LE_MSG(test, swaps, max_swaps, "%d changes",
+			    2 * TBSTREAM_TB_TEST_BURST);
+	KUNIT_EXPECT_GT(test, tbstream_tb_test_notified(test), 0);
+
+	mutex_lock(&tbstream_tb_lock);
+	dir = tb_property_copy_dir(tbstream_tb_dir);
+	mutex_unlock(&tbstream_tb_lock);
+	KUNIT_ASSERT_NOT_NULL(test, dir);
+	tbstream_test_defer(test, tbstream_test_free_dir, dir);
+	for (i = 0; i < TBSTREAM_TB_TEST_BURST; i++) {
+		sub = tbstream_tb_test_subdir(dir, names[i]);
+		KUNIT_ASSERT_NOT_NULL_MSG(test, sub, "%s", names[i]);
+		tbstream_test_expect_immediate(test, sub, "inhopid", 11);
+		tbstream_test_expect_immediate(test, sub, "outhopid", 12);
+	}
+}
+
+/*
+ * A change after a quiet spell is not held back: its swap is done or
+ * queued to run at once, with no timer
+ */
+static void tbstream_tb_test_advert_prompt(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	unsigned int swaps;
+	bool timer;
+
+	swaps = tbstream_tb_test_swaps();
+	msleep(2 * TBSTREAM_TB_PUBLISH_INTERVAL);
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, t->peer, "alpha",
+							 9, 10), 0);
+	mutex_lock(&tbstream_tb_lock);
+	timer = timer_pending(&tbstream_tb_swap.timer);
+	if (tbstream_tb_swaps != swaps)
+		timer = false;
+	mutex_unlock(&tbstream_tb_lock);
+	KUNIT_EXPECT_FALSE(test, timer);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_swaps(), swaps + 1);
+}
+
+/*
+ * Both peers read all of our streams, but one running this driver
+ * inherits only those advertised for it: each of our advertisements names
+ * its host, and the lookup on another host's link skips it
+ */
+static void tbstream_tb_test_advert_other_link(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	struct tbstream_peer *peer2, *as1, *as2;
+	struct tb_service *as[2];
+	struct tb_xdomain *xd2;
+	int in = 0, out = 0;
+
+	xd2 = tbstream_tb_test_xdomain(test, t->tb, TBSTREAM_TB_TEST_ROUTE2);
+	peer2 = tbstream_tb_test_peer(test,
+				      tbstream_tb_test_plug_bound(test, xd2));
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, t->peer, "alpha",
+							 9, 10), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, peer2, "beta",
+							 11, 12), 0);
+	tbstream_tb_test_play_peers(test, as);
+	as1 = tbstream_tb_test_peer(test, as[0]);
+	as2 = tbstream_tb_test_peer(test, as[1]);
+
+	KUNIT_EXPECT_EQ(test, as1->ops->lookup(as1, "alpha", &in, &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 9);
+	KUNIT_EXPECT_EQ(test, out, 10);
+	KUNIT_EXPECT_EQ(test, as1->ops->lookup(as1, "beta", &in, &out),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, as2->ops->lookup(as2, "alpha", &in, &out),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, as2->ops->lookup(as2, "beta", &in, &out), 0);
+	KUNIT_EXPECT_EQ(test, in, 11);
+	KUNIT_EXPECT_EQ(test, out, 12);
+}
+
 static struct kunit_case tbstream_tb_advert_cases[] = {
 	KUNIT_CASE(tbstream_tb_test_advert_cap),
+	KUNIT_CASE(tbstream_tb_test_advert_coalesce),
+	KUNIT_CASE(tbstream_tb_test_advert_prompt),
+	KUNIT_CASE(tbstream_tb_test_advert_other_link),
 	KUNIT_CASE(tbstream_tb_test_advert_golden),
 	KUNIT_CASE(tbstream_tb_test_advert_empty),
 	KUNIT_CASE(tbstream_tb_test_advert_update_withdraw),
@@ -1871,6 +2183,35 @@ static void tbstream_tb_test_core_inherit_garbage(struct kunit *test)
 	tbstream_tb_test_expect_released(test, "alpha", NULL);
 }
 
+/*
+ * Our stream "alpha" for the first peer, as the second peer running this
+ * driver sees it: its "alpha" without settings does not inherit the
+ * HopIDs, which are the first peer's; there one does.
+ */
+static void tbstream_tb_test_core_inherit_other_link(struct kunit *test)
+{
+	struct tb_service *svc, *as[2];
+	struct tbstream *s, *s1, *s2;
+
+	s = tbstream_tb_test_alpha(test, &svc);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(s, TBSTREAM_IN, 12), 0);
+	KUNIT_ASSERT_EQ(test, tbstream_set_hopid(s, TBSTREAM_OUT, 8), 0);
+	tbstream_tb_test_play_peers(test, as);
+	s1 = tbstream_test_mkdir_in(test,
+				    tbstream_test_group(test,
+							dev_name(&as[0]->dev)),
+				    "alpha");
+	s2 = tbstream_test_mkdir_in(test,
+				    tbstream_test_group(test,
+							dev_name(&as[1]->dev)),
+				    "alpha");
+
+	tbstream_tb_test_expect_hopids(test, s1, 8, 12);
+	tbstream_tb_test_expect_hopids(test, s2, 0, 0);
+	KUNIT_EXPECT_TRUE(test,
+			  tbstream_tb_test_no_hopids(tb_service_parent(as[1])));
+}
+
 /* When the owner of a stream name goes, the other peer's stream gets it */
 static void tbstream_tb_test_core_same_name_handover(struct kunit *test)
 {
@@ -2021,6 +2362,7 @@ static struct kunit_case tbstream_tb_core_cases[] = {
 	KUNIT_CASE(tbstream_tb_test_core_inherit),
 	KUNIT_CASE(tbstream_tb_test_core_inherit_at_probe),
 	KUNIT_CASE(tbstream_tb_test_core_same_name),
+	KUNIT_CASE(tbstream_tb_test_core_inherit_other_link),
 	KUNIT_CASE(tbstream_tb_test_core_inherit_garbage),
 	KUNIT_CASE(tbstream_tb_test_core_same_name_handover),
 	KUNIT_CASE(tbstream_tb_test_core_suspend_resume),
