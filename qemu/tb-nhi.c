@@ -15,6 +15,9 @@
  *    SOF/EOF PDF masks), descriptors with the 12-bit length (0 = 4096),
  *    SOF/EOF PDFs, DONE/RS/IE flags, CRC-error and buffer-overrun status
  *    on RX, one interrupt per completed descriptor that asks for it;
+ *    frame-mode RX rings reassemble: the pieces of a frame fill one
+ *    descriptor from a piece whose SOF PDF is in the SOF mask to one
+ *    whose EOF PDF is in the EOF mask;
  *  - interrupt enable/status (read-to-clear and write-to-clear forms),
  *    MSI-X vector allocation, interrupt throttling per vector, MSI and
  *    INTx fall-backs, the auto-clear bit in REG_DMA_MISC;
@@ -28,10 +31,12 @@
  *  - the cable: a chardev (normally a socket to another QEMU process)
  *    carrying control packets (XDomain requests and responses, so the
  *    UUID and properties protocol runs unchanged on both ends) and data
- *    frames tagged by HopID, with end-to-end credits: a TX frame of an
+ *    frames tagged by HopID, with end-to-end credits when E2E flow
+ *    control is on at both ends (the ring options): a TX frame of an
  *    approved path completes only once the peer has a posted RX
- *    descriptor for it, so nothing is dropped. The "link" property
- *    unplugs and replugs the cable at run time.
+ *    descriptor for it, so nothing is dropped. Without it a frame that
+ *    finds no posted descriptor is dropped, as on hardware. The "link"
+ *    property unplugs and replugs the cable at run time.
  *
  * Not modelled: isochronous rings, PCIe/DP/USB tunnels, NVM upgrade,
  * device (non-host) routers, power management beyond D0.
@@ -101,6 +106,9 @@ OBJECT_DECLARE_SIMPLE_TYPE(TbNhiState, TB_NHI)
 #define OPT_NO_SNOOP            (1u << 29)
 #define OPT_RAW                 (1u << 30)
 #define OPT_ENABLE              (1u << 31)
+
+/* Cable header flags (byte 6) of CABLE_DATA */
+#define CABLE_DATA_E2E          0x1     /* sent against an E2E credit */
 
 /* Descriptor status/flag bits (bits 31:20 of descriptor dword 2) */
 #define DESC_CRC_ERROR          0x1     /* RX */
@@ -194,6 +202,7 @@ typedef struct TbFrame {
     uint16_t len;
     uint8_t sof, eof;
     uint8_t status;             /* extra RX status bits (CRC error) */
+    bool e2e;                   /* the sender held a credit for it */
     uint8_t data[CABLE_MAX_PAYLOAD];
 } TbFrame;
 
@@ -207,6 +216,11 @@ typedef struct TbRing {
     uint32_t opts1;             /* RX: SOF mask << 16 | EOF mask */
     uint32_t granted;           /* RX: credits the peer holds for us */
     GQueue backlog;             /* RX: frames waiting for a descriptor */
+    /* RX, frame mode: the frame being reassembled in descriptor hw */
+    bool in_frame;
+    uint8_t frame_sof;          /* SOF PDF of its first piece */
+    uint8_t frame_status;       /* CRC error, overrun so far */
+    uint32_t frame_fill;        /* bytes in the buffer so far */
 } TbRing;
 
 typedef struct TbPath {
@@ -218,6 +232,7 @@ typedef struct TbPath {
 typedef struct TbStats {
     uint64_t mmio_reads, mmio_writes, interrupts, throttled;
     uint64_t tx_frames, rx_frames, credit_stalls, tx_dropped, rx_backlogged;
+    uint64_t rx_dropped, rx_pieces;
     uint64_t ctl_tx, ctl_rx, cable_tx, cable_rx, crc_errors;
     uint64_t ring_tx[NHI_HOPS], ring_rx[NHI_HOPS];
 } TbStats;
@@ -281,8 +296,8 @@ struct TbNhiState {
 static void nhi_tx_kick(TbNhiState *s);
 static void nhi_shutdown_notify(Notifier *n, void *data);
 static void cable_send(TbNhiState *s, uint16_t type, uint16_t hop,
-                       uint8_t sof, uint8_t eof, const void *data,
-                       uint32_t len);
+                       uint8_t sof, uint8_t eof, uint8_t flags,
+                       const void *data, uint32_t len);
 
 /* ---- interrupts ---- */
 
@@ -402,19 +417,66 @@ static TbPath *path_by_rx_ring(TbNhiState *s, unsigned ring)
     return NULL;
 }
 
+static bool pdf_in(uint32_t mask, uint8_t pdf)
+{
+    return mask & (1u << (pdf & 0xf));
+}
+
+/* Complete descriptor hw of RX ring hop (da: its address, posted: flags) */
+static void rx_complete(TbNhiState *s, unsigned hop, uint64_t da,
+                        uint32_t posted, uint32_t len, uint8_t sof,
+                        uint8_t eof, uint32_t status)
+{
+    TbRing *r = &s->rx[hop];
+    uint8_t d[8];
+
+    stl_le_p(d, (len & 0xfff) | (eof & 0xf) << 12 | (sof & 0xf) << 16 |
+             (DESC_DONE | status) << 20);
+    stl_le_p(d + 4, 0);
+    pci_dma_write(PCI_DEVICE(s), da + 8, d, 8);
+    r->hw = (r->hw + 1) % r->size;
+    r->in_frame = false;
+    s->st.rx_frames++;
+    s->st.ring_rx[hop]++;
+    if (posted & DESC_IE) {
+        nhi_raise(s, NHI_HOPS + hop);
+    }
+}
+
 /*
- * Write one frame into the next posted descriptor of RX ring hop.
- * Returns false (and touches nothing) when no descriptor is posted.
+ * Put one frame into RX ring hop. Returns false (and touches nothing)
+ * when it needs a descriptor and none is posted.
+ *
+ * A raw ring (ring 0) puts every frame in a descriptor of its own, with
+ * its PDFs. A frame-mode ring reassembles: a frame whose SOF PDF is not
+ * in the SOF mask is discarded unless one is in progress, the bytes go
+ * on filling the current descriptor, and only a frame whose EOF PDF is in
+ * the EOF mask completes it (with the SOF PDF of the first piece and the
+ * EOF PDF of the last). What does not fit the buffer is lost and flagged
+ * as an overrun.
  */
 static bool rx_put(TbNhiState *s, unsigned hop, const TbFrame *f)
 {
     TbRing *r = &s->rx[hop];
     PCIDevice *pd = PCI_DEVICE(s);
+    bool raw = r->opts & OPT_RAW;
+    uint32_t cap, n, posted, sof_mask, eof_mask;
     uint64_t da;
     uint8_t d[16];
-    uint32_t cap, n, flags, dw, posted;
 
-    if (!ring_on(r) || !ring_free(r)) {
+    if (!ring_on(r)) {
+        return false;
+    }
+    sof_mask = r->opts1 >> 16;
+    eof_mask = r->opts1 & 0xffff;
+    if (!raw && !r->in_frame && !pdf_in(sof_mask, f->sof)) {
+        /* no start of frame: the hardware waits for one */
+        s->st.rx_dropped++;
+        DBG(s, 1, "RX %u: frame without start (SOF PDF %u) dropped", hop,
+            f->sof);
+        return true;
+    }
+    if (!ring_free(r)) {
         return false;
     }
     da = r->base + (uint64_t)r->hw * 16;
@@ -424,26 +486,28 @@ static bool rx_put(TbNhiState *s, unsigned hop, const TbFrame *f)
         return false;
     }
     cap = r->frame_size ? r->frame_size : 4096;
-    n = MIN(f->len, cap);
-    flags = DESC_DONE | f->status;
-    if (f->len > cap) {
-        flags |= DESC_OVERRUN;
-    }
     posted = ldl_le_p(d + 8) >> 20;
-    pci_dma_write(pd, ldq_le_p(d), f->data, n);
-    dw = (n & 0xfff) | (f->eof & 0xf) << 12 | (f->sof & 0xf) << 16 |
-         flags << 20;
-    stl_le_p(d + 8, dw);
-    stl_le_p(d + 12, 0);
-    pci_dma_write(pd, da + 8, d + 8, 8);
-    r->hw = (r->hw + 1) % r->size;
-    s->st.rx_frames++;
-    s->st.ring_rx[hop]++;
-    if (f->len > cap) {
-        nhi_raise(s, 2 * NHI_HOPS + hop);
+    if (raw) {
+        n = MIN(f->len, cap);
+        pci_dma_write(pd, ldq_le_p(d), f->data, n);
+        rx_complete(s, hop, da, posted, n, f->sof, f->eof,
+                    f->status | (f->len > cap ? DESC_OVERRUN : 0));
+        return true;
     }
-    if (posted & DESC_IE) {
-        nhi_raise(s, NHI_HOPS + hop);
+    if (!r->in_frame) {
+        r->in_frame = true;
+        r->frame_sof = f->sof;
+        r->frame_status = 0;
+        r->frame_fill = 0;
+    }
+    n = MIN(f->len, cap - r->frame_fill);
+    pci_dma_write(pd, ldq_le_p(d) + r->frame_fill, f->data, n);
+    r->frame_fill += n;
+    r->frame_status |= f->status | (n < f->len ? DESC_OVERRUN : 0);
+    s->st.rx_pieces++;
+    if (pdf_in(eof_mask, f->eof)) {
+        rx_complete(s, hop, da, posted, r->frame_fill, r->frame_sof, f->eof,
+                    r->frame_status);
     }
     return true;
 }
@@ -455,18 +519,18 @@ static void rx_grant(TbNhiState *s, unsigned hop)
     TbPath *p = hop ? path_by_rx_ring(s, hop) : NULL;
     uint32_t avail;
 
-    if (!p || !s->link_up || !ring_on(r)) {
-        return;
+    if (!p || !s->link_up || !ring_on(r) || !(r->opts & OPT_E2E)) {
+        return;             /* no E2E flow control: no credits */
     }
     avail = ring_free(r);
     avail = avail > g_queue_get_length(&r->backlog) ?
             avail - g_queue_get_length(&r->backlog) : 0;
     if (!r->granted) {
         /* a fresh grant replaces whatever the sender still holds */
-        cable_send(s, CABLE_CREDIT, p->rx_hopid, 1, 0, NULL, avail);
+        cable_send(s, CABLE_CREDIT, p->rx_hopid, 1, 0, 0, NULL, avail);
         r->granted = avail;
     } else if (avail > r->granted) {
-        cable_send(s, CABLE_CREDIT, p->rx_hopid, 0, 0, NULL,
+        cable_send(s, CABLE_CREDIT, p->rx_hopid, 0, 0, 0, NULL,
                    avail - r->granted);
         r->granted = avail;
     }
@@ -488,7 +552,7 @@ static void rx_drain(TbNhiState *s, unsigned hop)
 }
 
 static void rx_enqueue(TbNhiState *s, unsigned hop, const void *data,
-                       uint32_t len, uint8_t sof, uint8_t eof)
+                       uint32_t len, uint8_t sof, uint8_t eof, bool e2e)
 {
     GQueue *q = hop ? &s->rx[hop].backlog : &s->ctl_backlog;
     TbFrame *f = g_new(TbFrame, 1);
@@ -497,6 +561,7 @@ static void rx_enqueue(TbNhiState *s, unsigned hop, const void *data,
     f->sof = sof;
     f->eof = eof;
     f->status = 0;
+    f->e2e = e2e;
     if (hop && s->crc_error_every &&
         ++s->data_frames_in % s->crc_error_every == 0) {
         /* the frame arrived damaged: the data is there, flagged */
@@ -505,6 +570,17 @@ static void rx_enqueue(TbNhiState *s, unsigned hop, const void *data,
     }
     memcpy(f->data, data, f->len);
     if (g_queue_is_empty(q) && rx_put(s, hop, f)) {
+        g_free(f);
+        return;
+    }
+    if (hop && (!e2e || !(s->rx[hop].opts & OPT_E2E))) {
+        /*
+         * Without end-to-end flow control at both ends nobody made
+         * sure there is a buffer: the frame is lost, as on hardware.
+         */
+        s->st.rx_dropped++;
+        DBG(s, 1, "RX %u: no descriptor posted, frame dropped", hop);
+        nhi_raise(s, 2 * NHI_HOPS + hop);
         g_free(f);
         return;
     }
@@ -526,6 +602,7 @@ static void ring_reset(TbRing *r, bool keep_regs)
     }
     r->sw = r->hw = 0;
     r->granted = 0;
+    r->in_frame = false;
     if (!keep_regs) {
         r->base = 0;
         r->size = r->frame_size = 0;
@@ -557,7 +634,7 @@ static void ctl_send(TbNhiState *s, uint8_t pdf, const uint32_t *dw,
     stl_be_p(buf + 4 * ndw, crc32c(0xffffffff, buf, 4 * ndw));
     s->st.ctl_rx++;
     DBG(s, 2, "ctl -> guest pdf %u, %u dwords", pdf, ndw);
-    rx_enqueue(s, 0, buf, 4 * ndw + 4, 0, pdf);
+    rx_enqueue(s, 0, buf, 4 * ndw + 4, 0, pdf, false);
 }
 
 /* An ICM packet given as LE bytes */
@@ -885,7 +962,7 @@ static void ctl_config(TbNhiState *s, uint8_t pdf, const uint8_t *pkt,
          * the other end (the peer's discovery starts then).
          */
         s->host_up = true;
-        cable_send(s, CABLE_READY, 1, 0, 0, NULL, 0);
+        cable_send(s, CABLE_READY, 1, 0, 0, 0, NULL, 0);
     }
     if (pdf == PDF_READ) {
         for (i = 0; i < n && !err; i++) {
@@ -943,7 +1020,7 @@ static void ctl_tx(TbNhiState *s, const uint8_t *pkt, uint32_t len,
     case PDF_XDOMAIN_REQ:
     case PDF_XDOMAIN_RESP:
         if (s->link_up) {
-            cable_send(s, CABLE_CTRL, 0, 0, pdf, pkt, len);
+            cable_send(s, CABLE_CTRL, 0, 0, pdf, 0, pkt, len);
         }
         break;
     default:
@@ -981,7 +1058,8 @@ static void nhi_tx_ring(TbNhiState *s, unsigned hop)
         }
         if (hop) {
             p = path_by_tx_ring(s, hop);
-            if (p && s->link_up && !s->tx_credits[p->tx_hopid]) {
+            if (p && s->link_up && (r->opts & OPT_E2E) &&
+                !s->tx_credits[p->tx_hopid]) {
                 s->st.credit_stalls++;
                 DBG(s, 3, "TX %u stalls for credits", hop);
                 break;                  /* E2E: wait for the peer */
@@ -993,9 +1071,13 @@ static void nhi_tx_ring(TbNhiState *s, unsigned hop)
         pci_dma_read(pd, ldq_le_p(d), buf, len);
         if (!hop) {
             ctl_tx(s, buf, len, eof);
-        } else if (p && s->link_up) {
+        } else if (p && s->link_up && (r->opts & OPT_E2E)) {
             s->tx_credits[p->tx_hopid]--;
-            cable_send(s, CABLE_DATA, p->tx_hopid, sof, eof, buf, len);
+            cable_send(s, CABLE_DATA, p->tx_hopid, sof, eof, CABLE_DATA_E2E,
+                       buf, len);
+        } else if (p && s->link_up) {
+            /* no flow control: sent whether or not the peer has room */
+            cable_send(s, CABLE_DATA, p->tx_hopid, sof, eof, 0, buf, len);
         } else {
             s->st.tx_dropped++;         /* no path: nobody listens */
         }
@@ -1032,8 +1114,8 @@ static void nhi_tx_kick(TbNhiState *s)
 /* ---- the cable ---- */
 
 static void cable_send(TbNhiState *s, uint16_t type, uint16_t hop,
-                       uint8_t sof, uint8_t eof, const void *data,
-                       uint32_t len)
+                       uint8_t sof, uint8_t eof, uint8_t flags,
+                       const void *data, uint32_t len)
 {
     uint8_t h[CABLE_HDR_LEN];
     uint32_t plen = type == CABLE_CREDIT || type == CABLE_READY ? 0 : len;
@@ -1045,7 +1127,8 @@ static void cable_send(TbNhiState *s, uint16_t type, uint16_t hop,
     stw_le_p(h + 2, hop);
     h[4] = sof;
     h[5] = eof;
-    stw_le_p(h + 6, 0);
+    h[6] = flags;
+    h[7] = 0;
     stl_le_p(h + 8, len);
     s->st.cable_tx++;
     qemu_chr_fe_write_all(&s->chr, h, sizeof(h));
@@ -1085,12 +1168,12 @@ static void cable_hello(TbNhiState *s, bool answer)
     uint8_t uuid[16];
 
     root_uuid(s, uuid);
-    cable_send(s, CABLE_HELLO, answer, s->host_up, 0, uuid, 16);
+    cable_send(s, CABLE_HELLO, answer, s->host_up, 0, 0, uuid, 16);
 }
 
 static void cable_message(TbNhiState *s, uint16_t type, uint16_t hop,
-                          uint8_t sof, uint8_t eof, const uint8_t *data,
-                          uint32_t len)
+                          uint8_t sof, uint8_t eof, uint8_t flags,
+                          const uint8_t *data, uint32_t len)
 {
     TbPath *p;
 
@@ -1125,7 +1208,7 @@ static void cable_message(TbNhiState *s, uint16_t type, uint16_t hop,
         break;
     case CABLE_CTRL:
         if (s->link_up) {
-            rx_enqueue(s, 0, data, len, 0, eof);
+            rx_enqueue(s, 0, data, len, 0, eof, false);
         }
         break;
     case CABLE_DATA:
@@ -1134,10 +1217,13 @@ static void cable_message(TbNhiState *s, uint16_t type, uint16_t hop,
             s->st.tx_dropped++;
             return;
         }
-        if (s->rx[p->rx_ring].granted) {
+        if ((flags & CABLE_DATA_E2E) && s->rx[p->rx_ring].granted) {
             s->rx[p->rx_ring].granted--;
         }
-        rx_enqueue(s, p->rx_ring, data, len, sof, eof);
+        rx_enqueue(s, p->rx_ring, data, len, sof, eof,
+                   flags & CABLE_DATA_E2E);
+        /* a piece that completed no descriptor left its credit unused */
+        rx_grant(s, p->rx_ring);
         break;
     case CABLE_CREDIT:
         if (s->link_up && hop < MAX_HOPID) {
@@ -1177,7 +1263,7 @@ static void cable_receive(void *opaque, const uint8_t *buf, int size)
         if (s->cbuf_len - off < CABLE_HDR_LEN + plen) {
             break;
         }
-        cable_message(s, type, lduw_le_p(h + 2), h[4], h[5],
+        cable_message(s, type, lduw_le_p(h + 2), h[4], h[5], h[6],
                       h + CABLE_HDR_LEN, len);
         off += CABLE_HDR_LEN + plen;
     }
@@ -1221,7 +1307,7 @@ static void nhi_set_link(Object *obj, bool value, Error **errp)
         s->link_wanted = true;
         cable_hello(s, false);
     } else {
-        cable_send(s, CABLE_BYE, 0, 0, 0, NULL, 0);
+        cable_send(s, CABLE_BYE, 0, 0, 0, 0, NULL, 0);
         s->link_wanted = false;
         link_set(s, false);
     }
@@ -1391,7 +1477,7 @@ static void nhi_mailbox(TbNhiState *s, uint32_t v)
         s->xd_announced = false;
         s->host_up = false;
         paths_clear(s);
-        cable_send(s, CABLE_READY, 0, 0, 0, NULL, 0);
+        cable_send(s, CABLE_READY, 0, 0, 0, 0, NULL, 0);
     }
     /* every command completes at once */
 }
@@ -1558,12 +1644,14 @@ static void nhi_print_stats(TbNhiState *s)
             " mmio_writes %" PRIu64 " interrupts %" PRIu64 " throttled %"
             PRIu64 " tx_frames %" PRIu64 " rx_frames %" PRIu64
             " credit_stalls %" PRIu64 " tx_dropped %" PRIu64
+            " rx_dropped %" PRIu64 " rx_pieces %" PRIu64
             " rx_backlogged %" PRIu64 " cable_tx %" PRIu64 " cable_rx %"
             PRIu64 " crc_errors %" PRIu64 " frames tx/rx:%s\n", s->uid,
             s->st.mmio_reads,
             s->st.mmio_writes, s->st.interrupts, s->st.throttled,
             s->st.tx_frames, s->st.rx_frames, s->st.credit_stalls,
-            s->st.tx_dropped, s->st.rx_backlogged, s->st.cable_tx,
+            s->st.tx_dropped, s->st.rx_dropped, s->st.rx_pieces,
+            s->st.rx_backlogged, s->st.cable_tx,
             s->st.cable_rx, s->st.crc_errors, rings->str);
     g_string_free(rings, true);
 }
@@ -1618,6 +1706,8 @@ static void nhi_instance_init(Object *obj)
         { "stat-credit-stalls", offsetof(TbStats, credit_stalls) },
         { "stat-tx-dropped", offsetof(TbStats, tx_dropped) },
         { "stat-rx-backlogged", offsetof(TbStats, rx_backlogged) },
+        { "stat-rx-dropped", offsetof(TbStats, rx_dropped) },
+        { "stat-rx-pieces", offsetof(TbStats, rx_pieces) },
         { "stat-ctl-tx", offsetof(TbStats, ctl_tx) },
         { "stat-ctl-rx", offsetof(TbStats, ctl_rx) },
         { "stat-cable-tx", offsetof(TbStats, cable_tx) },
