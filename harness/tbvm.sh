@@ -11,9 +11,17 @@
 #                                  a module reload does it again
 #   bash harness/tbvm.sh pair      two guests joined by the cable (a QEMU
 #                                  socket chardev): XDomain 0-1 and the
-#                                  stream service 0-1.0 on both, then
-#                                  TBVM_MIB MiB through /dev/tbstream0
-#                                  with equal SHA-256 at both ends
+#                                  stream service 0-1.0 on both, then the
+#                                  flows of harness/tbvm/init: TBVM_MIB
+#                                  (64) MiB each way with equal SHA-256
+#                                  at both ends, EPIPE, a second stream,
+#                                  tar | gzip, an unplug during a
+#                                  transfer (done here, over QMP) and a
+#                                  replug, rmdir -p
+#
+# At the guests' @@TBVM-MARK@@ lines the controllers' counters are read
+# over QMP (.build/tbvm-<name>-<mark>.stats); the run prints them per GiB
+# for each direction of the bulk transfer.
 #
 # The guests run the test VM's kernel and modules (.build/vm-kernel, built
 # by "harness/vm.sh build"; its fragment has CONFIG_PCI_MSI=y, which the
@@ -24,7 +32,7 @@
 # A guest fails on a "not ok" line, a missing @@TBVM-DONE@@ (hang or
 # timeout, TBVM_TIMEOUT seconds), a kernel splat (SPLAT_RE), a
 # thunderbolt error/fail/warn line on the console or a kmemleak report;
-# the pair also fails when the two SHA-256 lines differ. Prints
+# the pair also fails when a pair of SHA-256 lines differs. Prints
 # "N passed, N failed".
 
 set -euo pipefail
@@ -35,7 +43,7 @@ MODSTAGE="$BUILD/vm-modules"
 ROOTFS="$BUILD/tbvm-rootfs"
 INITRAMFS="$BUILD/tbvm-initramfs.cpio.gz"
 TBVM_TIMEOUT=${TBVM_TIMEOUT:-600}
-TBVM_MIB=${TBVM_MIB:-4}
+TBVM_MIB=${TBVM_MIB:-64}
 TB_ERR_RE='thunderbolt.*(error|fail|warn)|tb-nhi: '
 PASSED=0
 FAILED=0
@@ -112,9 +120,10 @@ judge() {
 	return 0
 }
 
-# qom_set_link NAME on|off: plug or unplug the cable at guest NAME
-qom_set_link() {
-	python3 - "$BUILD/tbvm-$1.qmp" "$2" <<-'EOF'
+# qmp NAME link on|off: plug or unplug the cable at guest NAME
+# qmp NAME stats: print the controller's counters, "name value" a line
+qmp() {
+	python3 - "$BUILD/tbvm-$1.qmp" "$2" "${3:-}" <<-'EOF'
 	import json, socket, sys
 	s = socket.socket(socket.AF_UNIX)
 	s.connect(sys.argv[1])
@@ -128,27 +137,75 @@ qom_set_link() {
 	            return r
 	f.readline()
 	cmd("qmp_capabilities")
-	r = cmd("qom-set", path="/machine/peripheral/tbnhi", property="link",
-	        value=sys.argv[2] == "on")
-	sys.exit("error" in r)
+	dev = "/machine/peripheral/tbnhi"
+	if sys.argv[2] == "link":
+	    r = cmd("qom-set", path=dev, property="link",
+	            value=sys.argv[3] == "on")
+	    sys.exit("error" in r)
+	for p in cmd("qom-list", path=dev)["return"]:
+	    if p["name"].startswith("stat-"):
+	        r = cmd("qom-get", path=dev, property=p["name"])
+	        print(p["name"][5:], r.get("return"))
 	EOF
 }
 
-# wait_marker SECONDS FILE...: until every FILE has @@TBVM-UNPLUG@@
+# wait_marker MARKER SECONDS PID...: until both result logs have the
+# line MARKER, false after SECONDS or once a guest (PID) has gone
 wait_marker() {
-	local n=$(($1 * 10)) f all
+	local m=$1 n=$(($2 * 10)) f all pid
 
-	shift
+	shift 2
 	while [ $n -gt 0 ]; do
 		all=1
-		for f in "$@"; do
-			grep -q '^@@TBVM-UNPLUG@@' "$f" 2>/dev/null || all=0
+		for f in "$BUILD/tbvm-recv-results.log" \
+			 "$BUILD/tbvm-send-results.log"; do
+			grep -q "^$m" "$f" 2>/dev/null || all=0
 		done
 		[ $all = 1 ] && return 0
+		for pid in "$@"; do
+			kill -0 "$pid" 2>/dev/null || return 1
+		done
 		sleep 0.1
 		n=$((n - 1))
 	done
 	return 1
+}
+
+# snapshot MARK: both controllers' counters at MARK
+snapshot() {
+	local name
+
+	for name in recv send; do
+		qmp "$name" stats >"$BUILD/tbvm-$name-$1.stats" ||
+			log "ERROR: reading the counters of $name failed"
+	done
+}
+
+# per_gib FROM TO WHAT: counters per GiB moved between two snapshots
+per_gib() {
+	local name a b
+
+	for name in recv send; do
+		a="$BUILD/tbvm-$name-$1.stats"
+		b="$BUILD/tbvm-$name-$2.stats"
+		if [ ! -s "$a" ] || [ ! -s "$b" ]; then
+			continue
+		fi
+		awk -v mib="$TBVM_MIB" -v what="$3" -v name="$name" '
+			NR == FNR { a[$1] = $2; next }
+			{ d[$1] = $2 - a[$1] }
+			END {
+				g = 1024 / mib
+				printf "[tbvm] %s, %s: per GiB: mmio_writes %d " \
+					"interrupts %d tx_frames %d rx_frames %d " \
+					"mmio_reads %d credit_stalls %d " \
+					"rx_dropped %d\n", what, name,
+					d["mmio-writes"] * g, d["interrupts"] * g,
+					d["tx-frames"] * g, d["rx-frames"] * g,
+					d["mmio-reads"] * g, d["credit-stalls"] * g,
+					d["rx-dropped"] * g
+			}' "$a" "$b"
+	done
 }
 
 # same_sha TAG: the receiver got what the sender sent
@@ -176,10 +233,10 @@ run_single() {
 }
 
 run_pair() {
-	local sock="$BUILD/tbvm-cable.sock" pa pb ra=0 rb=0
+	local sock="$BUILD/tbvm-cable.sock" pa pb ra=0 rb=0 m
 
 	log "two guests on one cable, $TBVM_MIB MiB (timeout ${TBVM_TIMEOUT}s)"
-	rm -f "$sock"
+	rm -f "$sock" "$BUILD"/tbvm-*.stats
 	start_guest recv recv ",uid=0x8086000000000a0a,chardev=cable" \
 		-chardev "socket,id=cable,path=$sock,server=on,wait=off"
 	pa=$GUEST_PID
@@ -190,20 +247,29 @@ run_pair() {
 	start_guest send send ",uid=0x8086000000000b0b,chardev=cable" \
 		-chardev "socket,id=cable,path=$sock,reconnect=1"
 	pb=$GUEST_PID
-	if wait_marker "$TBVM_TIMEOUT" "$BUILD/tbvm-recv-results.log" \
-		"$BUILD/tbvm-send-results.log"; then
-		log "unplugging the cable"
-		qom_set_link send off || log "ERROR: qom-set link off failed"
+	for m in bulk-a bulk-b bulk-end; do
+		wait_marker "@@TBVM-MARK@@ $m" "$TBVM_TIMEOUT" "$pa" "$pb" ||
+			break
+		snapshot "$m"
+	done
+	if wait_marker @@TBVM-UNPLUG@@ "$TBVM_TIMEOUT" "$pa" "$pb"; then
+		log "unplugging the cable during a transfer"
+		qmp send link off || log "ERROR: qom-set link off failed"
 		sleep 3
 		log "plugging the cable back"
-		qom_set_link send on || log "ERROR: qom-set link on failed"
+		qmp send link on || log "ERROR: qom-set link on failed"
 	fi
 	wait "$pa" || ra=$?
 	wait "$pb" || rb=$?
 	judge recv "$ra"
 	judge send "$rb"
 	same_sha SHA256
+	same_sha SHA256R
+	same_sha SHA256T1
+	same_sha SHA256TAR
 	same_sha SHA256B
+	per_gib bulk-a bulk-b "A (recv <- send, $TBVM_MIB MiB)"
+	per_gib bulk-b bulk-end "B (recv -> send, $TBVM_MIB MiB)"
 }
 
 main() {
