@@ -18,9 +18,23 @@
 #  - fail on any warning or error in the build output, and check that the
 #    .ko has a tbsvc: alias and the right vermagic;
 #  - `dkms build` dkms.conf against the 6.12 headers (private dkms tree in
-#    .build/dkms; dkms is apt-get installed if missing).
+#    .build/dkms; dkms is apt-get installed if missing);
+#  - the same two builds against the Linux 7.2 and 7.3 source trees of
+#    harness/trees.sh, each in an O= directory .build/tree-obj/<series>
+#    configured from x86_64_defconfig with USB4=m (and so USB4_CONFIGFS=m
+#    where the tree has it), ConfigFS and debugfs, and readied with
+#    `make modules_prepare` (scripts and objtool: no vmlinux). With no
+#    Module.symvers, modpost would fail on every symbol the module uses
+#    (or, with KBUILD_MODPOST_WARN=1, only warn and so prove nothing);
+#    the O= directory gets instead the Module.symvers of Debian's own
+#    build of the same upload, so modpost checks that every symbol is
+#    exported, GPL-compatibly and in an imported namespace, by the
+#    vmlinux or a module of the kernel Debian ships for that tree.
 #
-# A warm run only re-runs make on up-to-date objects: seconds.
+# A .ko is checked for its tbsvc: alias, its vermagic and a dependency on
+# thunderbolt (what modpost found the backend's symbols in).
+#
+# A warm run, nothing changed, only checks stamps and the modules: seconds.
 #
 # Environment:
 #   OOT_ABIS   space-separated ABIs to use instead of the automatic pick,
@@ -32,6 +46,7 @@ set -euo pipefail
 DEBS="$BUILD/debs"
 HDRS="$BUILD/headers"
 OOT="$BUILD/oot"
+TOBJ="$BUILD/tree-obj"
 DRV="$SRC/drivers/thunderbolt"
 APT_OPTS=(-o APT::Sandbox::User=root -qq)
 
@@ -291,18 +306,20 @@ sources_hash() {
 		cd "$DRV" && find . -maxdepth 1 -type f ! -name '*.o' \
 			! -name '*.ko' ! -name '*.cmd' -print0 | sort -z |
 			xargs -0 sha256sum
-		sha256sum "$SRC/harness/oot.sh" "$SRC/harness/lib.sh"
+		sha256sum "$SRC/harness/oot.sh" "$SRC/harness/lib.sh" \
+			"$SRC/harness/trees.sh"
 	} | sha256sum | cut -d' ' -f1
 }
 
-# Everything a build's result depends on: the driver sources, the headers
-# upload, the variant and this script.
+# Everything a build's result depends on: the driver sources, what it is
+# built against ($3: the headers upload, or a tree's version and config),
+# the variant and this script.
 fingerprint() {
-	echo "$1 $2 $(cat "$HDRS/$1/.extracted") $SRC_HASH" |
-		sha256sum | cut -d' ' -f1
+	echo "$1 $2 $3 $SRC_HASH" | sha256sum | cut -d' ' -f1
 }
 
-# Check the tbsvc: alias and the vermagic of module $2 built for ABI $1.
+# Check the tbsvc: alias, the vermagic and the dependency on thunderbolt
+# of module $2 built for ABI $1.
 check_ko() {
 	local abi=$1 ko=$2 info alias vermagic
 
@@ -316,12 +333,15 @@ check_ko() {
 	"$abi "*) ;;
 	*) die "vermagic '$vermagic' of $ko is not $abi" ;;
 	esac
+	echo "$info" | grep -qE '^depends: *(.*,)?thunderbolt(,|$)' ||
+		die "$ko does not depend on thunderbolt: modpost found no exports?"
 	echo "$alias"
 }
 
-# Build variant $3 (plain or sim) against headers dir $2 of ABI $1.
+# Build variant $3 (plain or sim) against the headers or O= dir $2 of ABI
+# $1; $4 names what $2 holds (see fingerprint()).
 build_one() {
-	local abi=$1 kdir=$2 variant=$3
+	local abi=$1 kdir=$2 variant=$3 base=$4
 	local dir="$OOT/$abi/$variant"
 	local out="$OOT/$abi/$variant.log"
 	local ko="$dir/thunderbolt_stream.ko"
@@ -330,7 +350,7 @@ build_one() {
 	# Nothing changed since a passing build: only recheck the module.
 	# (A warm make on the distro headers costs seconds even with nothing
 	# to do.)
-	fp=$(fingerprint "$abi" "$variant")
+	fp=$(fingerprint "$abi" "$variant" "$base")
 	if [ -f "$dir/.passed" ] && [ "$(cat "$dir/.passed")" = "$fp" ]; then
 		alias=$(check_ko "$abi" "$ko")
 		log "$abi $variant: up to date ($alias)"
@@ -383,7 +403,7 @@ check_dkms() {
 	[ -n "$name" ] && [ -n "$ver" ] ||
 		die "dkms.conf: no PACKAGE_NAME/PACKAGE_VERSION"
 	fp=$( {
-		fingerprint "$abi" dkms
+		fingerprint "$abi" dkms "$(cat "$HDRS/$abi/.extracted")"
 		sha256sum "$SRC/dkms.conf"
 	} | sha256sum | cut -d' ' -f1)
 	if [ -f "$top/.passed" ] && [ "$(cat "$top/.passed")" = "$fp" ]; then
@@ -418,7 +438,63 @@ check_dkms() {
 	echo "$fp" >"$top/.passed"
 }
 
-mkdir -p "$DEBS" "$HDRS" "$OOT"
+# Options added to x86_64_defconfig for the builds against the trees
+TREE_FRAGMENT='CONFIG_USB4=m
+CONFIG_CONFIGFS_FS=y
+CONFIG_DEBUG_FS=y'
+
+# Print the fragment lines, and USB4_CONFIGFS=m where tree $1 has it,
+# that the .config in $2 lacks.
+tree_config_missing() {
+	local tree=$1 obj=$2 line
+
+	while read -r line; do
+		grep -qxF "$line" "$obj/.config" || echo "$line"
+	done <<<"$TREE_FRAGMENT"
+	if grep -qx 'config USB4_CONFIGFS' "$tree/drivers/thunderbolt/Kconfig" &&
+	   ! grep -qx 'CONFIG_USB4_CONFIGFS=m' "$obj/.config"; then
+		echo CONFIG_USB4_CONFIGFS=m
+	fi
+}
+
+# Configure O= dir $2 for tree $1 and run modules_prepare there.
+tree_obj_prepare() {
+	local tree=$1 obj=$2 log="$2.log" missing
+
+	rm -rf "$obj"
+	mkdir -p "$obj"
+	printf '%s\n' "$TREE_FRAGMENT" >"$obj/tbstream.config"
+	{
+		make -C "$tree" O="$obj" x86_64_defconfig &&
+		(cd "$tree" && scripts/kconfig/merge_config.sh -m -O "$obj" \
+			"$obj/.config" "$obj/tbstream.config") &&
+		make -C "$tree" O="$obj" olddefconfig &&
+		make -C "$tree" O="$obj" -j"$JOBS" modules_prepare
+	} >"$log" 2>&1 ||
+		{ cat "$log" >&2; die "$tree: modules_prepare failed (log: $log)"; }
+	missing=$(tree_config_missing "$tree" "$obj")
+	[ -z "$missing" ] || die "$tree: config lacks" $missing
+}
+
+# The O= dir for tree $2 (series $1, version $4), prepared once per
+# version and fragment, with the Module.symvers $3 of Debian's build.
+# Prints the dir and its key, for fingerprint().
+tree_obj() {
+	local series=$1 tree=$2 symvers=$3 ver=$4
+	local obj="$TOBJ/$series" key
+
+	key=$(printf '%s\n' "$ver" "$TREE_FRAGMENT" "$(sha256sum <"$symvers")" |
+		sha256sum | cut -d' ' -f1)
+	if [ "$(cat "$obj/.tbstream-prepared" 2>/dev/null)" != "$key" ]; then
+		log "$series: x86_64_defconfig + USB4=m, modules_prepare ($ver)"
+		tree_obj_prepare "$tree" "$obj"
+		cp "$symvers" "$obj/Module.symvers"
+		echo "$key" >"$obj/.tbstream-prepared"
+	fi
+	echo "$obj $key"
+}
+
+mkdir -p "$DEBS" "$HDRS" "$OOT" "$TOBJ"
 # One run at a time: parallel runs would share the build directories.
 exec 9>"$BUILD/oot.lock"
 flock 9
@@ -433,11 +509,22 @@ read -r -a abis <<<"$(pick_abis)"
 for abi in "${abis[@]}"; do
 	kdir=$(setup_headers "$abi")
 	for variant in $variants; do
-		build_one "$abi" "$kdir" "$variant"
+		build_one "$abi" "$kdir" "$variant" \
+			"$(cat "$HDRS/$abi/.extracted")"
 	done
 	# dkms once, against the 6.12 headers: it is about dkms.conf.
 	case "$abi" in
 	6.12.*) check_dkms "$abi" "$kdir" ;;
 	esac
 done
+
+trees=$(bash "$SRC/harness/trees.sh") || die "harness/trees.sh failed"
+while read -r series tree symvers ver; do
+	read -r obj key <<<"$(tree_obj "$series" "$tree" "$symvers" "$ver")"
+	abi=$(make -s -C "$obj" kernelrelease)
+	for variant in $variants; do
+		build_one "$abi" "$obj" "$variant" "$key"
+	done
+	abis+=("$abi")
+done <<<"$trees"
 log "all out-of-tree builds clean: ${abis[*]} ($variants)"
