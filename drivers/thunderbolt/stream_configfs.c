@@ -268,8 +268,8 @@ static struct config_group tbstream_root;
 /*
  * Linux 7.2+ built with USB4_CONFIGFS: the thunderbolt core owns the
  * "thunderbolt" subsystem and service drivers add their groups to it, so
- * users see the same paths. Written from the documented 7.2 interface;
- * no kernel here has it to build against.
+ * users see the same paths. Built against Linux 7.2 and 7.3 (see
+ * harness/oot.sh), not run there yet.
  */
 
 /**
