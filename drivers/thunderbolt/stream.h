@@ -477,6 +477,14 @@ extern unsigned int tbstream_drain_timeout;
  */
 #define TBSTREAM_TB_PUBLISH_INTERVAL	30
 
+/*
+ * Quiet time after a swap of our property directory, ms, after which the
+ * same directory is registered once more (see tbstream_tb_settle_work()):
+ * long enough for the peers to have read the last one, and to have
+ * registered our XDomain when they were discovering it
+ */
+#define TBSTREAM_TB_SETTLE_TIME		2000
+
 int tbstream_tb_init(void);
 void tbstream_tb_exit(void);
 #if IS_ENABLED(CONFIG_KUNIT)
@@ -486,6 +494,7 @@ struct tb_property_dir *tbstream_tb_create_dir(void);
 struct tb_property_dir *tbstream_tb_build_dir(void);
 extern struct tb_property_dir *tbstream_tb_dir;
 extern struct delayed_work tbstream_tb_swap;
+extern struct delayed_work tbstream_tb_settle;
 extern unsigned int tbstream_tb_swaps;
 #endif
 

@@ -132,8 +132,9 @@ struct tbstream_tb_advert {
 };
 
 static void tbstream_tb_swap_work(struct work_struct *work);
+static void tbstream_tb_settle_work(struct work_struct *work);
 
-/* Guards the six below */
+/* Guards the seven below */
 VISIBLE_IF_KUNIT struct mutex tbstream_tb_lock =
 	__MUTEX_INITIALIZER(tbstream_tb_lock);
 static LIST_HEAD(tbstream_tb_adverts);
@@ -148,6 +149,9 @@ VISIBLE_IF_KUNIT unsigned int tbstream_tb_swaps;
 /* Registers @tbstream_tb_next; queued under tbstream_tb_lock */
 VISIBLE_IF_KUNIT DECLARE_DELAYED_WORK(tbstream_tb_swap,
 				      tbstream_tb_swap_work);
+/* Registers @tbstream_tb_dir again; queued by @tbstream_tb_swap only */
+VISIBLE_IF_KUNIT DECLARE_DELAYED_WORK(tbstream_tb_settle,
+				      tbstream_tb_settle_work);
 
 static struct tbstream_tb *to_tbstream_tb(struct tbstream_peer *peer)
 {
@@ -343,7 +347,33 @@ static void tbstream_tb_schedule(void)
  * properties request that a peer sends exactly then finds no stream
  * service (see "Differences between kernels" in the admin guide): each
  * swap is such a window, and tbstream_tb_schedule() keeps them few.
+ * Registers @tbstream_tb_next; on failure, puts the old one back.
  */
+static int tbstream_tb_swap_next(void)
+{
+	int ret;
+
+	lockdep_assert_held(&tbstream_tb_lock);
+
+	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_tb_dir);
+	ret = tb_register_property_dir(TBSTREAM_SERVICE_KEY,
+				       tbstream_tb_next);
+	tbstream_tb_registered = jiffies;
+	if (ret) {
+		if (tb_register_property_dir(TBSTREAM_SERVICE_KEY,
+					     tbstream_tb_dir))
+			pr_err("stream service directory lost\n");
+		return ret;
+	}
+	tb_property_free_dir(tbstream_tb_dir);
+	tbstream_tb_dir = tbstream_tb_next;
+	tbstream_tb_next = NULL;
+	tbstream_tb_swaps++;
+	pr_debug("stream service directory replaced, %u times\n",
+		 tbstream_tb_swaps);
+	return 0;
+}
+
 static void tbstream_tb_swap_work(struct work_struct *work)
 {
 	int ret;
@@ -352,25 +382,53 @@ static void tbstream_tb_swap_work(struct work_struct *work)
 	if (!tbstream_tb_next)
 		goto out_unlock;
 
-	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_tb_dir);
-	ret = tb_register_property_dir(TBSTREAM_SERVICE_KEY,
-				       tbstream_tb_next);
-	tbstream_tb_registered = jiffies;
+	ret = tbstream_tb_swap_next();
 	if (ret) {
-		/* Put the old one back and try again later */
-		if (tb_register_property_dir(TBSTREAM_SERVICE_KEY,
-					     tbstream_tb_dir))
-			pr_err("stream service directory lost\n");
+		/* Try again later */
 		pr_warn_ratelimited("advertisements not updated: %d\n", ret);
 		tbstream_tb_schedule();
 		goto out_unlock;
 	}
-	tb_property_free_dir(tbstream_tb_dir);
-	tbstream_tb_dir = tbstream_tb_next;
-	tbstream_tb_next = NULL;
-	tbstream_tb_swaps++;
-	pr_debug("stream service directory replaced, %u times\n",
-		 tbstream_tb_swaps);
+	mod_delayed_work(system_wq, &tbstream_tb_settle,
+			 msecs_to_jiffies(TBSTREAM_TB_SETTLE_TIME));
+out_unlock:
+	mutex_unlock(&tbstream_tb_lock);
+}
+
+/*
+ * A peer reads our properties in pieces, and the 6.12 core checks neither
+ * that the pieces are of one generation (tb_xdp_properties_request()) nor
+ * ever takes a generation it has seen again. A swap in the middle of a
+ * peer's read, of the read that the swap before made it do or of its
+ * discovery of us when our streams attach at probe, leaves the peer with a
+ * torn block under the newest generation, and it takes no notice of the
+ * notifications that follow. It also drops a notification that reaches it
+ * before it has registered our XDomain (tb_xdomain_handle_request()). The
+ * peer's streams then never inherit, or keep what we withdrew. So once
+ * the changes have settled, the same directory is registered again: a new
+ * generation, which every peer reads whole.
+ */
+static void tbstream_tb_settle_work(struct work_struct *work)
+{
+	struct tb_property_dir *dir;
+	int ret;
+
+	mutex_lock(&tbstream_tb_lock);
+	/* A change still to be registered settles after its own swap */
+	if (tbstream_tb_next)
+		goto out_unlock;
+	/* What the list holds is what is registered */
+	dir = tbstream_tb_build_dir();
+	ret = PTR_ERR_OR_ZERO(dir);
+	if (!ret) {
+		tbstream_tb_next = dir;
+		ret = tbstream_tb_swap_next();
+	}
+	if (ret) {
+		pr_warn("advertisements not announced again: %d\n", ret);
+		tb_property_free_dir(tbstream_tb_next);
+		tbstream_tb_next = NULL;
+	}
 out_unlock:
 	mutex_unlock(&tbstream_tb_lock);
 }
@@ -1000,6 +1058,8 @@ void tbstream_tb_exit(void)
 	tb_unregister_service_driver(&tbstream_tb_driver);
 	/* No peer is left to change what is advertised */
 	cancel_delayed_work_sync(&tbstream_tb_swap);
+	/* Nor a swap to queue this */
+	cancel_delayed_work_sync(&tbstream_tb_settle);
 	tb_unregister_property_dir(TBSTREAM_SERVICE_KEY, tbstream_tb_dir);
 	tb_property_free_dir(tbstream_tb_dir);
 	tb_property_free_dir(tbstream_tb_next);

@@ -287,6 +287,10 @@ static struct tb *tbstream_tb_test_domain(struct kunit *test)
 	tb->dev.type = &tbstream_tb_test_domain_type;
 	tbstream_test_defer(test, tbstream_tb_test_put_device, &tb->dev);
 
+	/* The test starts with the last one's directory registered, settled */
+	flush_delayed_work(&tbstream_tb_swap);
+	flush_delayed_work(&tbstream_tb_settle);
+
 	tb->wq = alloc_ordered_workqueue("tbstream_test%d", 0, tb->index);
 	KUNIT_ASSERT_NOT_NULL(test, tb->wq);
 	KUNIT_ASSERT_EQ(test, dev_set_name(&tb->dev, "domain%d", tb->index), 0);
@@ -1875,6 +1879,39 @@ static void tbstream_tb_test_advert_prompt(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, tbstream_tb_test_swaps(), swaps + 1);
 }
 
+/* The directory is to be registered again (tbstream_tb_settle_work()) */
+static bool tbstream_tb_test_settling(void)
+{
+	return delayed_work_pending(&tbstream_tb_settle);
+}
+
+/*
+ * Once changes have settled, the same directory is registered once more,
+ * so that a peer whose read a swap tore, or which dropped the notification
+ * while it was discovering us, reads it whole (tbstream_tb_settle_work());
+ * only once
+ */
+static void tbstream_tb_test_advert_settle(struct kunit *test)
+{
+	struct tbstream_tb_test *t = test->priv;
+	unsigned int swaps;
+
+	swaps = tbstream_tb_test_swaps();
+	tbstream_tb_test_notified(test);
+	KUNIT_ASSERT_EQ(test, tbstream_tb_test_advertise(test, t->peer, "alpha",
+							 9, 10), 0);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_swaps(), swaps + 1);
+	KUNIT_EXPECT_GT(test, tbstream_tb_test_notified(test), 0);
+	KUNIT_EXPECT_TRUE(test, tbstream_tb_test_settling());
+
+	msleep(TBSTREAM_TB_SETTLE_TIME + 1000);
+	KUNIT_EXPECT_EQ(test, tbstream_tb_test_swaps(), swaps + 2);
+	KUNIT_EXPECT_GT(test, tbstream_tb_test_notified(test), 0);
+	tbstream_tb_test_expect_advertised(test, "alpha", 9, 10);
+	KUNIT_EXPECT_FALSE(test, tbstream_tb_test_settling());
+	KUNIT_EXPECT_FALSE(test, delayed_work_pending(&tbstream_tb_swap));
+}
+
 /*
  * Both peers read all of our streams, but one running this driver
  * inherits only those advertised for it: each of our advertisements names
@@ -1915,6 +1952,7 @@ static struct kunit_case tbstream_tb_advert_cases[] = {
 	KUNIT_CASE(tbstream_tb_test_advert_cap),
 	KUNIT_CASE(tbstream_tb_test_advert_coalesce),
 	KUNIT_CASE(tbstream_tb_test_advert_prompt),
+	KUNIT_CASE_SLOW(tbstream_tb_test_advert_settle),
 	KUNIT_CASE(tbstream_tb_test_advert_other_link),
 	KUNIT_CASE(tbstream_tb_test_advert_golden),
 	KUNIT_CASE(tbstream_tb_test_advert_empty),
