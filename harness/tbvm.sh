@@ -15,9 +15,10 @@
 #                                  flows of harness/tbvm/init: TBVM_MIB
 #                                  (64) MiB each way with equal SHA-256
 #                                  at both ends, EPIPE, a second stream,
-#                                  tar | gzip, an unplug during a
-#                                  transfer (done here, over QMP) and a
-#                                  replug, rmdir -p
+#                                  tar | gzip, TBVM_REPLUGS (3) unplugs
+#                                  during a transfer (done here, over
+#                                  QMP), each with a replug and 1 MiB
+#                                  through it, rmdir -p
 #
 # At the guests' @@TBVM-MARK@@ lines the controllers' counters are read
 # over QMP (.build/tbvm-<name>-<mark>.stats); the run prints them per GiB
@@ -44,6 +45,7 @@ ROOTFS="$BUILD/tbvm-rootfs"
 INITRAMFS="$BUILD/tbvm-initramfs.cpio.gz"
 TBVM_TIMEOUT=${TBVM_TIMEOUT:-600}
 TBVM_MIB=${TBVM_MIB:-64}
+TBVM_REPLUGS=${TBVM_REPLUGS:-3}
 TB_ERR_RE='thunderbolt.*(error|fail|warn)|tb-nhi: '
 PASSED=0
 FAILED=0
@@ -65,7 +67,7 @@ start_guest() {
 		-no-reboot -monitor none -nic none \
 		-serial stdio -serial "file:$BUILD/tbvm-$name-results.log" \
 		-kernel "$TBVMK/arch/x86/boot/bzImage" -initrd "$INITRAMFS" \
-		-append "console=ttyS0 panic=-1 tbvm=$role tbvm_mib=$TBVM_MIB ${TBVM_APPEND:-}" \
+		-append "console=ttyS0 panic=-1 tbvm=$role tbvm_mib=$TBVM_MIB tbvm_replugs=$TBVM_REPLUGS ${TBVM_APPEND:-}" \
 		-qmp "unix:$BUILD/tbvm-$name.qmp,server=on,wait=off" \
 		-d guest_errors \
 		-device "tb-nhi,id=tbnhi$dev,stats=on${TBVM_DEV:-}" "$@" \
@@ -233,7 +235,7 @@ run_single() {
 }
 
 run_pair() {
-	local sock="$BUILD/tbvm-cable.sock" pa pb ra=0 rb=0 m
+	local sock="$BUILD/tbvm-cable.sock" pa pb ra=0 rb=0 m k
 
 	log "two guests on one cable, $TBVM_MIB MiB (timeout ${TBVM_TIMEOUT}s)"
 	rm -f "$sock" "$BUILD"/tbvm-*.stats
@@ -252,13 +254,15 @@ run_pair() {
 			break
 		snapshot "$m"
 	done
-	if wait_marker @@TBVM-UNPLUG@@ "$TBVM_TIMEOUT" "$pa" "$pb"; then
-		log "unplugging the cable during a transfer"
+	for k in $(seq "$TBVM_REPLUGS"); do
+		wait_marker "@@TBVM-UNPLUG@@ $k" "$TBVM_TIMEOUT" "$pa" "$pb" ||
+			break
+		log "unplugging the cable during a transfer ($k of $TBVM_REPLUGS)"
 		qmp send link off || log "ERROR: qom-set link off failed"
 		sleep 3
 		log "plugging the cable back"
 		qmp send link on || log "ERROR: qom-set link on failed"
-	fi
+	done
 	wait "$pa" || ra=$?
 	wait "$pb" || rb=$?
 	judge recv "$ra"
@@ -267,7 +271,9 @@ run_pair() {
 	same_sha SHA256R
 	same_sha SHA256T1
 	same_sha SHA256TAR
-	same_sha SHA256B
+	for k in $(seq "$TBVM_REPLUGS"); do
+		same_sha "SHA256B$k"
+	done
 	per_gib bulk-a bulk-b "A (recv <- send, $TBVM_MIB MiB)"
 	per_gib bulk-b bulk-end "B (recv -> send, $TBVM_MIB MiB)"
 }
